@@ -1,0 +1,39 @@
+/* kernels.h - the door to BLAS (only src/kernels includes cblas.h), and the
+ * floating-point environment of training.
+ *
+ * Layout convention for every matrix in polysweep: row-major, leading
+ * dimension = number of columns unless stated.
+ */
+#ifndef POLYSWEEP_KERNELS_H
+#define POLYSWEEP_KERNELS_H
+
+#include <stddef.h>
+
+/* C (M, N) = alpha * op(A) op(B) + beta * C, row-major, where op(A) is
+ * (M, K) and op(B) is (K, N); ta/tb = 1 means the stored matrix is transposed
+ * (A stored (K, M), B stored (N, K)). lda/ldb/ldc are the stored row lengths. */
+void kern_gemm_f32(int ta, int tb, int M, int N, int K, float alpha,
+                   const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc);
+void kern_gemm_f64(int ta, int tb, int M, int N, int K, double alpha,
+                   const double *A, int lda, const double *B, int ldb,
+                   double beta, double *C, int ldc);
+
+/* Reference triple loop with the same contract (for tests). */
+void kern_gemm_naive_f64(int ta, int tb, int M, int N, int K, double alpha,
+                         const double *A, int lda, const double *B, int ldb,
+                         double beta, double *C, int ldc);
+
+/* Flush subnormals to zero (FTZ and DAZ) in the calling thread; returns the
+ * previous state for kern_fpenv_restore. No-op where unsupported. */
+unsigned kern_fpenv_ftz(void);
+void kern_fpenv_restore(unsigned saved);
+
+/* BLAS threads: set, and query. */
+void kern_blas_set_threads(int threads);
+int kern_blas_threads(void);
+
+/* The OpenBLAS kernel in use ("Haswell", "SkylakeX", ...). Borrowed string. */
+const char *kern_blas_core(void);
+
+#endif
