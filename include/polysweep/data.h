@@ -32,7 +32,10 @@ static inline float rng_unit_f32(uint32_t u) { return (float)(u >> 8) * 0x1.0p-2
 static inline double rng_open_f64(uint32_t u) { return ((double)u + 0.5) * 0x1.0p-32; }
 
 /* Fill out[0..count) with N(0, std^2) draws (Box-Muller, in double, rounded
- * to float) from stream `stream` at `step` of `key`. */
+ * to float) from stream `stream` at `step` of `key`. Block j (ctr[0] = j)
+ * gives out[4j..4j+3]: (r cos, r sin) of words (0, 1), then of words (2, 3),
+ * with r = sqrt(-2 ln rng_open_f64(first)), angle 2 pi rng_open_f64(second).
+ * A shorter request is a prefix of a longer one. */
 void data_normal(uint64_t key, uint32_t stream, uint64_t step, float std,
                  float *out, int64_t count);
 
@@ -42,7 +45,10 @@ void data_importance(const TaskSpec *t, double *I);
 
 /* A batch of B examples, (B, n) row-major: x_bi = a_bi * u_bi with
  * a_bi ~ Bernoulli(density) and u_bi ~ U[0, 1), drawn from `stream` at `step`.
- * Returns the number of nonzero entries. */
+ * Element k = b n + i uses block ctr[0] = k / 2, words (0, 1) for even k and
+ * (2, 3) for odd k: active iff first < density * 2^32 (exactly), value
+ * rng_unit_f32(second). So a smaller B gives a prefix of a larger batch.
+ * Requires B n <= 2^33. Returns the number of nonzero entries. */
 int64_t data_sample(const TaskSpec *t, uint64_t key, uint32_t stream,
                     uint64_t step, int B, float *x);
 
