@@ -1,0 +1,17 @@
+/* model.c - sizes of the parameter vector and of the workspace
+ * (include/polysweep/model.h); the loss and gradient are in arch_impl.h. */
+#include "polysweep/model.h"
+
+size_t model_param_len(const TaskSpec *t)
+{
+    return (size_t)t->m * (size_t)t->n + (size_t)t->n; /* W (m, n) | b (n) */
+}
+
+/* The tied-output architectures need H (B, m), Z (B, n), dH (B, m) and a zero
+ * bias (n); see arch_impl.h. The size depends on B only through these rows,
+ * so a workspace for B rows serves every call with at most B rows. */
+size_t model_workspace_len(const TaskSpec *t, int B)
+{
+    size_t rows = B > 0 ? (size_t)B : 0;
+    return rows * (2 * (size_t)t->m + (size_t)t->n) + (size_t)t->n;
+}
