@@ -17,6 +17,9 @@
 
 #include "polysweep/task.h"
 
+/* Rows per chunk of the held-out evaluation sample (train_eval_loss). */
+#define TRAIN_EVAL_CHUNK 1024
+
 typedef struct TrainState {
     TaskSpec spec;
     size_t nparam;       /* model_param_len(&spec) */
@@ -31,7 +34,7 @@ typedef struct TrainState {
     size_t persist_len;
     /* scratch */
     float *grad;         /* (nparam) */
-    float *x;            /* (batch, n) */
+    float *x;            /* (max(batch, TRAIN_EVAL_CHUNK), n) batch or eval chunk */
     float *I;            /* (n) importances */
     float *ws;           /* model workspace */
     void *scratch;

@@ -1,0 +1,55 @@
+/* optim.c - the optimiser and the learning-rate schedule (science.md
+ * section 3, include/polysweep/train.h).
+ *
+ * AdamW follows torch.optim.AdamW of PyTorch 1.13 (_single_tensor_adamw in
+ * torch/optim/adamw.py; Loshchilov and Hutter, "Decoupled weight decay
+ * regularization", ICLR 2019) operation by operation: tensors are float32,
+ * the scalars (1 - lr wd, bias corrections, step size) are computed in double
+ * as Python does and rounded to float where PyTorch's kernels round them.
+ */
+#include <math.h>
+
+#include "polysweep/train.h"
+
+/* Constant for now. Schedules (linear, cosine, warmup_cosine) become a switch
+ * on the task's schedule here; everything else already calls this per step. */
+double train_lr_at(const TaskSpec *t, int64_t step)
+{
+    (void)step;
+    return t->lr;
+}
+
+/* PyTorch, per parameter tensor, with step t already incremented:
+ *   param.mul_(1 - lr * wd)
+ *   exp_avg.mul_(b1).add_(grad, alpha=1 - b1)             m = m b1 + (1-b1) g
+ *   exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2) v = v b2 + ((1-b2) g) g
+ *   step_size = lr / (1 - b1 ** t)
+ *   denom = (exp_avg_sq.sqrt() / sqrt(1 - b2 ** t)).add_(eps)
+ *   param.addcdiv_(exp_avg, denom, value=-step_size)      p = p + ((-ss) m) / denom
+ * The CPU kernels evaluate add/addcmul/addcdiv as self + value * t1 (* or /)
+ * t2 left to right with value cast to float, which is the order below.
+ * (PyTorch's AVX2 kernels contract two of these into FMAs; we do not, so the
+ * two can differ by an ulp per step: tests/e2e/adamw_vs_torch.py bounds it.) */
+void train_adamw(float *p, float *m1, float *m2, const float *g, size_t len,
+                 double lr, double beta1, double beta2, double eps,
+                 double weight_decay, int64_t t)
+{
+    const float decay = (float)(1.0 - lr * weight_decay);
+    const float b1 = (float)beta1, c1 = (float)(1.0 - beta1);
+    const float b2 = (float)beta2, c2 = (float)(1.0 - beta2);
+    const double bias1 = 1.0 - pow(beta1, (double)t);
+    const double bias2 = 1.0 - pow(beta2, (double)t);
+    const float neg_step = (float)(-(lr / bias1));
+    const float sqrt_bias2 = (float)sqrt(bias2);
+    const float epsf = (float)eps;
+    for (size_t k = 0; k < len; k++) {
+        float gk = g[k];
+        float pk = p[k] * decay;
+        float mk = m1[k] * b1 + c1 * gk;
+        float vk = m2[k] * b2 + c2 * gk * gk;
+        float denom = sqrtf(vk) / sqrt_bias2 + epsf;
+        p[k] = pk + neg_step * mk / denom;
+        m1[k] = mk;
+        m2[k] = vk;
+    }
+}

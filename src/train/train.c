@@ -1,0 +1,202 @@
+/* train.c - a model's training state, the step loop and the evaluation loss
+ * (science.md section 3, include/polysweep/train.h).
+ *
+ * Determinism: a step's batch is data_sample(key, STREAM_BATCH, step), the
+ * initial weights come from STREAM_INIT, and the optimiser state lives in
+ * `persist`; so training from a copy of `persist` taken after any step ends
+ * bit-identical to an uninterrupted run (for a fixed BLAS thread count).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polysweep/data.h"
+#include "polysweep/kernels.h"
+#include "polysweep/model.h"
+#include "polysweep/polysweep.h"
+#include "polysweep/train.h"
+
+/* Offsets inside one allocation: each tensor starts on a 64-byte boundary
+ * (cache line) so the float arrays are vector-aligned. */
+static size_t align64(size_t off) { return (off + 63) & ~(size_t)63; }
+
+static int eval_rows(const TaskSpec *t)
+{
+    return t->batch > TRAIN_EVAL_CHUNK ? t->batch : TRAIN_EVAL_CHUNK;
+}
+
+int train_state_create(const TaskSpec *t, TrainState **out)
+{
+    *out = NULL;
+    if (t->arch < 0 || t->arch >= ARCH_COUNT || t->n < 1 || t->m < 1 || t->batch < 1 ||
+        t->log_every < 1 || t->steps < 0)
+        return PS_EINVAL;
+    TrainState *st = calloc(1, sizeof *st);
+    double *imp = NULL;
+    if (!st)
+        return PS_ENOMEM;
+    st->spec = *t;
+    st->nparam = model_param_len(t);
+    st->nlog = task_log_count(t);
+    const size_t np = st->nparam, n = (size_t)t->n, m = (size_t)t->m;
+
+    /* persist: step | window[2] | curve (nlog) | params | m1 | m2 */
+    size_t o_step = 0;
+    size_t o_window = align64(o_step + sizeof(int64_t));
+    size_t o_curve = align64(o_window + 2 * sizeof(double));
+    size_t o_params = align64(o_curve + (size_t)st->nlog * sizeof(double));
+    size_t o_m1 = align64(o_params + np * sizeof(float));
+    size_t o_m2 = align64(o_m1 + np * sizeof(float));
+    st->persist_len = align64(o_m2 + np * sizeof(float));
+    /* Zeroed: moments, step, window and curve start at 0, and the padding
+     * is zero too, so two states' persist bytes compare equal. */
+    st->persist = aligned_alloc(64, st->persist_len);
+    if (!st->persist)
+        goto fail;
+    memset(st->persist, 0, st->persist_len);
+    char *base = st->persist;
+    st->step = (int64_t *)(base + o_step);
+    st->window = (double *)(base + o_window);
+    st->curve = (double *)(base + o_curve);
+    st->params = (float *)(base + o_params);
+    st->m1 = (float *)(base + o_m1);
+    st->m2 = (float *)(base + o_m2);
+
+    /* scratch: grad | x (rows, n) | I (n) | ws; rows also fit an eval chunk */
+    const int rows = eval_rows(t);
+    size_t s_grad = 0;
+    size_t s_x = align64(s_grad + np * sizeof(float));
+    size_t s_I = align64(s_x + (size_t)rows * n * sizeof(float));
+    size_t s_ws = align64(s_I + n * sizeof(float));
+    size_t s_len = align64(s_ws + model_workspace_len(t, rows) * sizeof(float));
+    st->scratch = aligned_alloc(64, s_len);
+    if (!st->scratch)
+        goto fail;
+    memset(st->scratch, 0, s_len);
+    char *sb = st->scratch;
+    st->grad = (float *)(sb + s_grad);
+    st->x = (float *)(sb + s_x);
+    st->I = (float *)(sb + s_I);
+    st->ws = (float *)(sb + s_ws);
+
+    /* Xavier-normal W (Glorot and Bengio 2010): std sqrt(2 / (fan_in +
+     * fan_out)) = sqrt(2 / (n + m)), as torch.nn.init.xavier_normal_ in the
+     * TMS notebook. b = 0. */
+    data_normal(t->key, STREAM_INIT, 0, (float)sqrt(2.0 / (double)(n + m)),
+                st->params + model_w_offset(), (int64_t)(m * n));
+
+    imp = malloc(n * sizeof *imp);
+    if (!imp)
+        goto fail;
+    data_importance(t, imp);
+    for (size_t i = 0; i < n; i++)
+        st->I[i] = (float)imp[i];
+    free(imp);
+    *out = st;
+    return 0;
+
+fail:
+    free(imp);
+    train_state_free(&st);
+    return PS_ENOMEM;
+}
+
+void train_state_free(TrainState **pst)
+{
+    if (!pst || !*pst)
+        return;
+    free((*pst)->persist);
+    free((*pst)->scratch);
+    free(*pst);
+    *pst = NULL;
+}
+
+static int params_finite(const float *p, size_t len)
+{
+    int ok = 1;
+    for (size_t k = 0; k < len; k++)
+        ok &= isfinite(p[k]) != 0;
+    return ok;
+}
+
+static void set_reason(char *reason, size_t len, const char *what, double v, int64_t step)
+{
+    if (reason && len)
+        snprintf(reason, len, "%s became %s at step %lld", what,
+                 isnan(v) ? "nan" : "inf", (long long)step);
+}
+
+/* One step s (0-based): the batch of step s, the loss and gradient at the
+ * current parameters, then the AdamW update with t = s + 1. The loss of step
+ * s goes into the window; a window closes after steps log_every, 2 log_every,
+ * ... (and after the last step when steps is not a multiple). */
+int train_run(TrainState *st, const TrainHooks *hooks, char *reason, size_t len)
+{
+    const TaskSpec *t = &st->spec;
+    const int B = t->batch;
+    const int64_t every = hooks && hooks->tick && hooks->every > 0 ? hooks->every : 0;
+    int rc = 0;
+    if (reason && len)
+        reason[0] = '\0';
+
+    const unsigned fpenv = kern_fpenv_ftz();
+    for (int64_t s = *st->step; s < t->steps; s++) {
+        data_sample(t, t->key, STREAM_BATCH, (uint64_t)s, B, st->x);
+        double loss = model_loss_grad_f32(t, st->params, st->I, st->x, B, st->grad, st->ws);
+        if (!isfinite(loss)) {
+            set_reason(reason, len, "loss", loss, s);
+            rc = PS_ENUMERIC;
+            break;
+        }
+        train_adamw(st->params, st->m1, st->m2, st->grad, st->nparam, train_lr_at(t, s),
+                    t->beta1, t->beta2, t->eps, t->weight_decay, s + 1);
+        st->window[0] += loss;
+        st->window[1] += 1.0;
+        if ((s + 1) % t->log_every == 0 || s + 1 == t->steps) {
+            st->curve[s / t->log_every] = st->window[0] / st->window[1];
+            st->window[0] = st->window[1] = 0.0;
+            /* The loss is finite, but an update can still overflow; catch
+             * it here rather than at the next step's loss. */
+            if (!params_finite(st->params, st->nparam)) {
+                if (reason && len)
+                    snprintf(reason, len, "parameters became non-finite at step %lld",
+                             (long long)s);
+                rc = PS_ENUMERIC;
+                break;
+            }
+        }
+        *st->step = s + 1;
+        /* A stop request after the last step is moot: training is done. */
+        if (every && (s + 1) % every == 0 && hooks->tick(hooks->ctx, st) && s + 1 < t->steps) {
+            rc = PS_EINTR;
+            break;
+        }
+    }
+    kern_fpenv_restore(fpenv);
+    return rc;
+}
+
+/* The held-out sample: chunk c is data_sample(eval key, STREAM_EVAL, step c)
+ * with TRAIN_EVAL_CHUNK rows (the last one a prefix of a full chunk), so the
+ * sample depends only on the seed and the data law (data_eval_key). */
+double train_eval_loss(TrainState *st)
+{
+    const TaskSpec *t = &st->spec;
+    if (t->eval_samples <= 0)
+        return NAN;
+    const uint64_t key = data_eval_key(t);
+    const unsigned fpenv = kern_fpenv_ftz();
+    double sum = 0.0;
+    int done = 0;
+    for (uint64_t c = 0; done < t->eval_samples; c++) {
+        int rows = t->eval_samples - done;
+        if (rows > TRAIN_EVAL_CHUNK)
+            rows = TRAIN_EVAL_CHUNK;
+        data_sample(t, key, STREAM_EVAL, c, rows, st->x);
+        sum += model_loss_grad_f32(t, st->params, st->I, st->x, rows, NULL, st->ws) * rows;
+        done += rows;
+    }
+    kern_fpenv_restore(fpenv);
+    return sum / t->eval_samples;
+}
