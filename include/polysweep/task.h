@@ -136,8 +136,10 @@ int task_result_create(int n, int m, int nlog, TaskResult **out);
 void task_result_free(TaskResult **r);
 
 /* Serialise a result to a self-contained byte string (for the journal and
- * MPI messages) and back. pack: *buf is malloc'd, caller frees. unpack returns
- * PS_EFORMAT on a malformed buffer. */
+ * MPI messages) and back. pack: *buf is malloc'd, caller frees; PS_ENOMEM, or
+ * PS_EINVAL for a result of more than 2^31 values. unpack returns PS_EFORMAT
+ * on a malformed buffer (PS_ENOMEM when allocation fails). The format names
+ * every variable: unknown names are skipped, missing ones stay NaN. */
 int task_result_pack(const TaskResult *r, unsigned char **buf, size_t *len);
 int task_result_unpack(const unsigned char *buf, size_t len, TaskResult **out);
 
