@@ -39,6 +39,9 @@ typedef enum SettingType {
 #define SETTING_FIXED_ONLY 1u /* may not be a grid axis (it shapes the dataset) */
 #define SETTING_LO_OPEN 2u    /* value must be > lo (default: >= lo) */
 #define SETTING_HI_OPEN 4u    /* value must be < hi (default: <= hi) */
+#define SETTING_HI_LIMIT 8u   /* hi is an implementation limit, not a modelling
+                                 bound: messages state only the lower bound
+                                 ("an integer >= 1") unless hi was exceeded */
 
 /* Where a setting lands in TaskSpec. */
 typedef enum FieldType { FIELD_INT, FIELD_INT64, FIELD_DOUBLE } FieldType;
@@ -62,15 +65,16 @@ extern const int job_setting_count;
 /* Index of a setting by name, or -1. */
 int job_setting_find(const char *name);
 
-/* Canonical text of a value of setting s: integers as "%lld", reals as
- * "%.17g", booleans "true"/"false", enums by name. */
+/* Canonical text of a value of setting s: integers as "%lld", reals in the
+ * shortest "%.Ng" form that reads back to the same double (0.1, 1e-08),
+ * booleans "true"/"false", enums by name. */
 void job_value_text(int s, double v, char *buf, size_t len);
 
 typedef struct Axis {
     int setting;     /* index into job_settings */
     int count;       /* >= 1 */
     double *values;  /* count values, in file order */
-    int line, col;   /* where the axis was written, for messages */
+    int line, col;   /* where the axis was written (its key), for messages */
 } Axis;
 
 /* Run options from the `run:` section (never change results). 0 = default. */
@@ -88,6 +92,8 @@ typedef struct JobSpec {
     char *output;       /* `output`, or "results/<name>.nc" */
     double *fixed;      /* job_setting_count values: default or `settings:` */
     unsigned char *set; /* job_setting_count flags: 1 when given in `settings:` */
+    int *line, *col;    /* job_setting_count: where each `settings:` value was
+                           written (1-based), 0 when not given; for messages */
     int naxes;
     Axis *axes;         /* in file order */
     JobRun run;

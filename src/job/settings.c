@@ -1,0 +1,279 @@
+/* settings.c - the catalog of job settings (job.h), their canonical text,
+ * the range text of error messages, and "did you mean" suggestions.
+ *
+ * Ranges in messages follow one rule: "<name> must be an integer in [lo, hi]"
+ * (brackets per SETTING_LO_OPEN / SETTING_HI_OPEN). When hi is only an
+ * implementation limit (SETTING_HI_LIMIT) the message states the lower bound
+ * alone ("an integer >= 1", "a number > 0") unless the value is above the
+ * limit, in which case it shows the full range.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "polysweep/job.h"
+#include "polysweep/task.h"
+
+#include "job_impl.h"
+
+static const char *const arch_choices[] = {"linear", "relu_output", NULL};
+static const char *const importance_choices[] = {"decay", "constant", "range", NULL};
+
+#define AT(field) offsetof(TaskSpec, field)
+#define LIM SETTING_HI_LIMIT
+#define LO_OPEN SETTING_LO_OPEN
+#define HI_OPEN SETTING_HI_OPEN
+
+/* Canonical order: the order of the fingerprint text and of the README table.
+ * The enum choices follow task.h's Arch and ImportanceKind. log_every's limit
+ * is INT_MAX because TaskSpec.log_every is an int. */
+const Setting job_settings[] = {
+    {"arch", SET_ENUM, arch_choices, ARCH_RELU_OUTPUT, 0, ARCH_COUNT - 1, 0,
+     AT(arch), FIELD_INT, "architecture: linear (x' = Gx + b) or relu_output (x' = ReLU(Gx + b))"},
+    {"n", SET_INT, NULL, 20, 1, 1e6, LIM, AT(n), FIELD_INT,
+     "number of features"},
+    {"m", SET_INT, NULL, 5, 1, 1e6, LIM, AT(m), FIELD_INT,
+     "number of hidden dimensions"},
+    {"bias", SET_BOOL, NULL, 1, 0, 1, 0, AT(bias), FIELD_INT,
+     "learn the per-feature output bias b"},
+    {"sparsity", SET_REAL, NULL, 0, 0, 1, HI_OPEN, AT(sparsity), FIELD_DOUBLE,
+     "feature sparsity S: each feature is zero with probability S"},
+    {"density", SET_REAL, NULL, 1, 0, 1, LO_OPEN, AT(density), FIELD_DOUBLE,
+     "feature density p = 1 - S (give sparsity or density, not both)"},
+    {"importance", SET_ENUM, importance_choices, IMPORTANCE_CONSTANT, 0,
+     IMPORTANCE_COUNT - 1, 0, AT(importance), FIELD_INT,
+     "feature importance I_i: decay (rate^i), constant (1) or range (hi down to lo, log-spaced)"},
+    {"importance_rate", SET_REAL, NULL, 0.7, 0, 1e6, LO_OPEN | LIM,
+     AT(importance_rate), FIELD_DOUBLE, "decay importance: I_i = rate^i"},
+    {"importance_hi", SET_REAL, NULL, 1, 0, 1e30, LO_OPEN | LIM,
+     AT(importance_hi), FIELD_DOUBLE, "range importance: I_0 (the first feature)"},
+    {"importance_lo", SET_REAL, NULL, 0.01, 0, 1e30, LO_OPEN | LIM,
+     AT(importance_lo), FIELD_DOUBLE, "range importance: I_(n-1) (the last feature)"},
+    {"lr", SET_REAL, NULL, 1e-3, 0, 1e6, LO_OPEN | LIM, AT(lr), FIELD_DOUBLE,
+     "AdamW learning rate (constant)"},
+    {"beta1", SET_REAL, NULL, 0.9, 0, 1, HI_OPEN, AT(beta1), FIELD_DOUBLE,
+     "AdamW first-moment decay"},
+    {"beta2", SET_REAL, NULL, 0.999, 0, 1, HI_OPEN, AT(beta2), FIELD_DOUBLE,
+     "AdamW second-moment decay"},
+    {"eps", SET_REAL, NULL, 1e-8, 0, 1, LO_OPEN, AT(eps), FIELD_DOUBLE,
+     "AdamW epsilon"},
+    {"weight_decay", SET_REAL, NULL, 0.01, 0, 1e6, LIM, AT(weight_decay),
+     FIELD_DOUBLE, "AdamW decoupled weight decay, applied to W and b"},
+    {"steps", SET_INT, NULL, 10000, 1, 1e12, LIM, AT(steps), FIELD_INT64,
+     "training steps (a multiple of log_every)"},
+    {"batch", SET_INT, NULL, 1024, 1, 16777216, LIM, AT(batch), FIELD_INT,
+     "examples per training step"},
+    {"seed", SET_INT, NULL, 0, 0, 9007199254740991.0, LIM, AT(seed), FIELD_INT64,
+     "sweep seed; with the task's coordinates it keys every random draw"},
+    {"log_every", SET_INT, NULL, 100, 1, 2147483647.0, SETTING_FIXED_ONLY | LIM,
+     AT(log_every), FIELD_INT, "loss-curve window in steps (fixed: it shapes the dataset)"},
+    {"eval_samples", SET_INT, NULL, 10000, 1, 1e9, LIM, AT(eval_samples), FIELD_INT,
+     "size of the fixed held-out evaluation sample"},
+    {"save_weights", SET_BOOL, NULL, 0, 0, 1, SETTING_FIXED_ONLY, AT(save_weights),
+     FIELD_INT, "keep W and b in the dataset (fixed: it shapes the dataset)"},
+};
+
+const int job_setting_count = (int)(sizeof(job_settings) / sizeof(job_settings[0]));
+
+int job_setting_find(const char *name)
+{
+    if (!name)
+        return -1;
+    for (int s = 0; s < job_setting_count; s++)
+        if (!strcmp(job_settings[s].name, name))
+            return s;
+    return -1;
+}
+
+static int choice_count(const Setting *s)
+{
+    int n = 0;
+    while (s->choices && s->choices[n])
+        n++;
+    return n;
+}
+
+/* Canonical text of a value (job.h). Reals use the shortest "%.Ng" that reads
+ * back to the same double: still one text per value, and 0.1 reads "0.1". */
+void job_value_text(int s, double v, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return;
+    buf[0] = '\0';
+    if (s < 0 || s >= job_setting_count)
+        return;
+    job_value_display(&job_settings[s], v, buf, len);
+}
+
+void job_number_text(double v, char *buf, size_t len)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+void job_value_display(const Setting *s, double v, char *buf, size_t len)
+{
+    switch (s->type) {
+    case SET_REAL:
+        job_number_text(v, buf, len);
+        break;
+    case SET_INT:
+        snprintf(buf, len, "%lld", (long long)v);
+        break;
+    case SET_BOOL:
+        snprintf(buf, len, "%s", v != 0 ? "true" : "false");
+        break;
+    case SET_ENUM:
+        if (v >= 0 && v < choice_count(s))
+            snprintf(buf, len, "%s", s->choices[(int)v]);
+        else
+            job_number_text(v, buf, len);
+        break;
+    }
+}
+
+static void bound_text(const Setting *s, double b, char *buf, size_t len)
+{
+    if (s->type == SET_INT)
+        snprintf(buf, len, "%lld", (long long)b);
+    else
+        job_number_text(b, buf, len);
+}
+
+void job_setting_expect(const Setting *s, double v, int with_range, char *buf,
+                        size_t len)
+{
+    if (s->type == SET_BOOL) {
+        snprintf(buf, len, "true or false");
+        return;
+    }
+    if (s->type == SET_ENUM) {
+        size_t used = (size_t)snprintf(buf, len, "one of:");
+        for (int i = 0; s->choices[i] && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s %s",
+                                     i ? "," : "", s->choices[i]);
+        return;
+    }
+    const char *type = s->type == SET_INT ? "an integer" : "a number";
+    if (!with_range) {
+        snprintf(buf, len, "%s", type);
+        return;
+    }
+    char lo[32], hi[32];
+    bound_text(s, s->lo, lo, sizeof(lo));
+    bound_text(s, s->hi, hi, sizeof(hi));
+    int lo_open = (s->flags & SETTING_LO_OPEN) != 0;
+    int hi_open = (s->flags & SETTING_HI_OPEN) != 0;
+    int above = hi_open ? v >= s->hi : v > s->hi;
+    if ((s->flags & SETTING_HI_LIMIT) && !above)
+        snprintf(buf, len, "%s %s %s", type, lo_open ? ">" : ">=", lo);
+    else
+        snprintf(buf, len, "%s in %c%s, %s%c", type, lo_open ? '(' : '[', lo, hi,
+                 hi_open ? ')' : ']');
+}
+
+int job_setting_check(const Setting *s, double v)
+{
+    if (!isfinite(v))
+        return JOB_VALUE_NOT_INTEGER;
+    switch (s->type) {
+    case SET_BOOL:
+        return v == 0 || v == 1 ? JOB_VALUE_OK : JOB_VALUE_OUT_OF_RANGE;
+    case SET_ENUM:
+        return v == floor(v) && v >= 0 && v < choice_count(s) ? JOB_VALUE_OK
+                                                              : JOB_VALUE_OUT_OF_RANGE;
+    case SET_INT:
+    case SET_REAL:
+        break;
+    }
+    int lo_ok = (s->flags & SETTING_LO_OPEN) ? v > s->lo : v >= s->lo;
+    int hi_ok = (s->flags & SETTING_HI_OPEN) ? v < s->hi : v <= s->hi;
+    /* Out of range first: "-0.5 for n" is better told as ">= 1". */
+    if (!lo_ok || !hi_ok)
+        return JOB_VALUE_OUT_OF_RANGE;
+    if (s->type == SET_INT && v != floor(v))
+        return JOB_VALUE_NOT_INTEGER;
+    return JOB_VALUE_OK;
+}
+
+void job_text_clip(const char *s, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    size_t max = len - 1 < 40 ? len - 1 : 40, n = strlen(s), i;
+    int cut = n > max;
+    if (cut) {
+        /* Room for "...", and never split a UTF-8 sequence. */
+        max = max > 3 ? max - 3 : 0;
+        while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+            max--;
+    }
+    for (i = 0; i < n && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    buf[i] = '\0';
+    if (cut && i + 3 < len)
+        memcpy(buf + i, "...", 4);
+}
+
+/* Optimal string alignment distance (Damerau-Levenshtein with adjacent
+ * transpositions, each substring edited once), case-insensitive. Strings
+ * are compared on their first 63 bytes: names are short. */
+static int osa_distance(const char *a, const char *b)
+{
+    enum { MAX = 64 };
+    int la = (int)strnlen(a, MAX - 1), lb = (int)strnlen(b, MAX - 1);
+    int d[MAX][MAX];
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++) {
+        for (int j = 1; j <= lb; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int cost = ca != cb;
+            int best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+int job_suggest_rank(const char *given, const char *cand)
+{
+    int lg = (int)strlen(given), lc = (int)strlen(cand);
+    int d = osa_distance(given, cand);
+    if (d <= 2 && d < lg)
+        return d;
+    int shorter = lg < lc ? lg : lc;
+    if (shorter >= 3 && !strncasecmp(given, cand, (size_t)shorter))
+        return 3 + abs(lg - lc);
+    return -1;
+}
+
+int job_suggest(const char *given, const char *const *cands, int n)
+{
+    int best = -1, best_rank = 0;
+    for (int i = 0; i < n; i++) {
+        int r = job_suggest_rank(given, cands[i]);
+        if (r >= 0 && (best < 0 || r < best_rank)) {
+            best = i;
+            best_rank = r;
+        }
+    }
+    return best;
+}
