@@ -9,6 +9,11 @@
  *                     fingerprint, one record per run (the history) and one
  *                     per finished task, each with a CRC-32C, fsynced before
  *                     the task counts as done
+ *   OUT.state/lock    flock'd by the process that has the Store open (holds
+ *                     its pid and host); the kernel releases it when that
+ *                     process ends, however it ends
+ *   OUT.tmp.<pid>     a snapshot being written (removed on error; leftovers of
+ *                     killed runs are removed by the next store_open)
  *
  * The dataset is regenerated from the journal, so a kill at any instant loses
  * at most the tasks still running. Only rank 0 (or the single process) opens a
@@ -37,11 +42,24 @@ typedef struct StoreRunInfo {
 
 /* Open (creating if needed) the store of the grid's output path and replay
  * its journal. `fresh` discards an existing journal and dataset first.
- * Errors (PS_EMISMATCH when the journal belongs to a different job, PS_EIO,
- * PS_EFORMAT) leave every existing file untouched. */
+ * Errors (PS_EMISMATCH when the journal belongs to a different job or the
+ * output exists without a journal, PS_EBUSY when another process has it open,
+ * PS_EIO, PS_EFORMAT for a damaged journal) leave every existing file
+ * untouched. Appends this run's line to the history (`command` is the command
+ * line; "polysweep " is prefixed unless it starts with the program's name).
+ * Recoverable surprises are not errors but warnings: see store_warnings. */
 int store_open(const Grid *g, const char *output, int fresh,
                const StoreRunInfo *info, Store **out, char *err, size_t errlen);
 void store_close(Store **s);
+
+/* Warnings of store_open, for the caller to print: "" when none, else one
+ * line per warning, each ending in '\n' (a torn last journal record that was
+ * cut off, finished tasks that are no longer in the grid). Borrowed. */
+const char *store_warnings(const Store *s);
+
+/* Finished-task records of the journal whose label is not in the grid (values
+ * removed from an axis): kept in the journal, left out of the dataset. */
+int64_t store_orphan_count(const Store *s);
 
 /* TaskStatus of task i as recorded so far. */
 int store_task_status(const Store *s, int64_t i);
