@@ -1,0 +1,31 @@
+/* progress.h - the status line rank 0 prints while a sweep runs (private to
+ * src/sched). Rates and ETA are in units of the grid's cost estimate, so a
+ * sweep whose big tasks ran first does not report a falsely early finish. */
+#ifndef POLYSWEEP_SCHED_PROGRESS_H
+#define POLYSWEEP_SCHED_PROGRESS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct Progress {
+    FILE *out;          /* stderr, or NULL when quiet */
+    int64_t total;      /* tasks in the grid */
+    int64_t skipped;    /* already done before this run */
+    int64_t done, failed, running;
+    double cost_total;  /* estimated cost of the tasks this run has to do */
+    double cost_done;
+    double start, last_print; /* monotonic seconds */
+    double interval;    /* seconds between lines */
+} Progress;
+
+double progress_now(void);
+void progress_start(Progress *p, FILE *out, int64_t total, int64_t skipped,
+                    double cost_total);
+/* A task finished (failed or not) with estimated cost `cost`. */
+void progress_task_done(Progress *p, double cost, int failed);
+/* Print a line if the interval has passed (force: print now). */
+void progress_tick(Progress *p, int force);
+/* The final summary line. */
+void progress_finish(Progress *p, const char *what);
+
+#endif
