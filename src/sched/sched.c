@@ -110,6 +110,9 @@ int sched_run(const JobSpec *job, const SchedOptions *opt)
         code = (rc == PS_EMISMATCH || rc == PS_EBUSY) ? PS_EXIT_USAGE : PS_EXIT_INTERNAL;
         goto out;
     }
+    const char *warnings = store_warnings(s);
+    if (warnings[0])
+        fprintf(stderr, "%s", warnings);
     if (sched_queue_pending(g, s, &q) < 0) {
         fprintf(stderr, "polysweep: out of memory\n");
         goto out;

@@ -1,0 +1,90 @@
+"""Shared helpers of the script tests: where things are, running polysweep,
+comparing datasets. Tests are plain scripts: each check that fails raises,
+and the script exits non-zero."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.environ.get("POLYSWEEP_SOURCE") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("POLYSWEEP_BUILD") or os.path.join(SOURCE, "build")
+POLYSWEEP = os.environ.get("POLYSWEEP") or os.path.join(BUILD, "polysweep")
+PYTHON = "/usr/bin/python3"
+
+
+def run(args, cwd=SOURCE, env=None, timeout=600, check=None):
+    """Run polysweep with args; returns CompletedProcess (text). check=code asserts the exit code."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([POLYSWEEP] + list(args), cwd=cwd, env=e, capture_output=True, text=True,
+                       timeout=timeout)
+    if check is not None and p.returncode != check:
+        raise AssertionError(f"polysweep {' '.join(args)}: exit {p.returncode}, expected {check}\n"
+                             f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def tempdir(name):
+    d = tempfile.mkdtemp(prefix=f"polysweep-{name}-")
+    return d
+
+
+def cleanup(d):
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def write_job(directory, name, text):
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def data_variables_bytes(path, skip=("wall_time",)):
+    """{name: raw bytes} of every data variable of a NetCDF file (not coordinates),
+    read with netCDF4 with no masking or scaling, minus the nondeterministic ones."""
+    import netCDF4
+    out = {}
+    with netCDF4.Dataset(path) as ds:
+        ds.set_auto_maskandscale(False)
+        for name, var in ds.variables.items():
+            if name in ds.dimensions or name in skip:
+                continue
+            if getattr(var, "comment", "") == "varies between runs":
+                continue
+            data = var[...]
+            out[name] = data.tobytes() if var.dtype != str else "\0".join(map(str, data.ravel())).encode()
+    return out
+
+
+def assert_same_data(a, b, what):
+    da, db = data_variables_bytes(a), data_variables_bytes(b)
+    if sorted(da) != sorted(db):
+        raise AssertionError(f"{what}: variables differ: {sorted(da)} vs {sorted(db)}")
+    diff = [k for k in da if da[k] != db[k]]
+    if diff:
+        raise AssertionError(f"{what}: data variables differ byte for byte: {diff}")
+    return len(da)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def main(tests):
+    """Run test functions; print ok/FAIL per test; exit 1 on any failure."""
+    only = sys.argv[1:]
+    failed = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        try:
+            t()
+            print(f"ok   {t.__name__}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - report every failure
+            failed += 1
+            print(f"FAIL {t.__name__}: {exc}", flush=True)
+    sys.exit(1 if failed else 0)
