@@ -73,6 +73,7 @@ static int run_local(Store *s, const Grid *g, const TaskQueue *q, Progress *pr,
             return -1;
         }
         pr->running = 0;
+        r->val[RV_RANK][0] = 0;
         int rc = commit(s, g, pr, &next_snapshot, snapshot_every, i, r);
         task_result_free(&r);
         if (rc < 0)
