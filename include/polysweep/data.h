@@ -22,6 +22,7 @@ typedef enum DataStream {
     STREAM_INIT = 1,  /* weight initialisation (step 0) */
     STREAM_BATCH = 2, /* training batches (step = training step) */
     STREAM_EVAL = 3,  /* held-out evaluation sample (step = chunk index) */
+    STREAM_NOISE = 4, /* hidden noise (step = training step) */
 } DataStream;
 
 /* One Philox4x32-10 block. */
@@ -43,18 +44,77 @@ void data_normal(uint64_t key, uint32_t stream, uint64_t step, float std,
  * FLT_MIN are flushed to 0 so that training never meets subnormals. */
 void data_importance(const TaskSpec *t, double *I);
 
-/* A batch of B examples, (B, n) row-major: x_bi = a_bi * u_bi with
- * a_bi ~ Bernoulli(density) and u_bi ~ U[0, 1), drawn from `stream` at `step`.
- * Element k = b n + i uses block ctr[0] = k / 2, words (0, 1) for even k and
- * (2, 3) for odd k: active iff first < density * 2^32 (exactly), value
- * rng_unit_f32(second). So a smaller B gives a prefix of a larger batch.
+/* A batch of B examples, (B, n) row-major: x_bi = a_bi * xi_bi with
+ * a_bi ~ Bernoulli(density) and xi_bi from the task's value law (t->values),
+ * drawn from `stream` at `step`. Element k = b n + i uses block ctr[0] = k / 2,
+ * words (0, 1) for even k and (2, 3) for odd k: the first word w decides the
+ * Bernoulli draw, active iff w < density * 2^32 (exactly); the second word v
+ * gives the value:
+ *   uniform         rng_unit_f32(v) = (v >> 8) 2^-24, in [0, 1)
+ *   uniform_signed  (2 (v >> 8) + 1 - 2^24) 2^-24: odd multiples of 2^-24 in
+ *                   (-1, 1), an exactly symmetric law
+ *   rademacher      +1 when v < 2^31, else -1
+ *   gaussian        Box-Muller on the block's two value words (words 1 and 3):
+ *                   r = sqrt(-2 ln rng_open_f64(w1)), th = 2 pi rng_open_f64(w3),
+ *                   element 2j gets r cos th, element 2j+1 gets r sin th (double,
+ *                   rounded to float once)
+ * With unit_variance the value is multiplied by data_value_scale(t) (in double,
+ * then rounded). The Bernoulli words are the same for every law, so tasks that
+ * differ only in the value law have the same active features. An element never
+ * depends on B: a smaller B gives a prefix of a larger batch.
+ * one_hot: row b is the basis vector e_(b mod n) whatever the step (the full
+ * batch of B = n rows is the identity); density is ignored.
  * Requires B n <= 2^33. Returns the number of nonzero entries. */
 int64_t data_sample(const TaskSpec *t, uint64_t key, uint32_t stream,
                     uint64_t step, int B, float *x);
 
+/* Rows first .. first+B-1 of the one_hot data set repeated: row r of x is
+ * e_((first + r) mod n). The evaluation sample of a one_hot task is rows 0..n-1. */
+void data_one_hot(int n, int64_t first, int B, float *x);
+
+/* Raw moment E[xi^k] of the value law itself (no scaling), k >= 0: uniform
+ * 1/(k+1); uniform_signed 1/(k+1) for even k, 0 for odd; gaussian (k-1)!! for
+ * even k, 0 for odd; rademacher and one_hot 1 for even k (one_hot: also odd).
+ * NaN for k < 0 or an unknown law. */
+double data_law_moment(int values, int k);
+
+/* The scale of unit_variance, 1/sqrt(p mu2) (1 without unit_variance, and
+ * for laws where it does not apply: uniform, one_hot). */
+double data_value_scale(const TaskSpec *t);
+
+/* Raw moment E[xi^k] of an active feature's value as sampled, unit_variance
+ * scaling included: data_law_moment(values, k) * data_value_scale(t)^k.
+ * Meaningful for k up to 2q and beyond (exact for the continuous laws; the
+ * 24-bit grid of the uniform laws moves them by about 2^-24). */
+double data_value_moment(const TaskSpec *t, int k);
+
+/* Kurtosis of the input coordinates x_i = a_i xi_i, E[x^4] / E[x^2]^2
+ * = mu4 / (p mu2^2): 3/p gaussian, 1/p rademacher, 9/(5p) uniform_signed, and
+ * for the non-negative uniform law the same non-central ratio 9/(5p) (its
+ * central kurtosis is different). one_hot: n (x_i is 1 with probability 1/n).
+ * The scale of unit_variance cancels. */
+double data_kurtosis(const TaskSpec *t);
+
+/* The kurtosis of dense inputs (p = 1) of a law, mu4 / mu2^2: the least
+ * kurtosis it can have (1.8, 1.8, 3, 1; NaN for one_hot). The density giving
+ * kurtosis K is data_law_kurtosis(values) / K. */
+double data_law_kurtosis(int values);
+
+/* The hidden noise of training step `step` (science.md section 2, INC): m
+ * values from STREAM_NOISE, one draw per step shared by every example of the
+ * batch. bipolar: element j is +sigma when word (j mod 4) of block j / 4 is
+ * below 2^31, else -sigma; gaussian: data_normal(key, STREAM_NOISE, step,
+ * sigma). NOISE_NONE writes zeros. */
+void data_hidden_noise(const TaskSpec *t, uint64_t key, uint64_t step, float *xi);
+
 /* Key of the held-out evaluation sample of a task: depends on the seed and
- * the data law only (n, density, ...), so tasks that differ only in the model
- * or the optimiser are evaluated on the same examples. */
+ * the data law only (n, density, values, unit_variance), so tasks that differ
+ * only in the model or the optimiser are evaluated on the same examples.
+ * FNV-1a-64 + splitmix64 finaliser of "eval;seed=<seed>;n=<n>;density=<%.17g>",
+ * followed by ";values=<name>" when the law is not uniform and
+ * ";unit_variance=true" with unit_variance: the uniform law keeps the key it
+ * had before value laws existed. (A kurtosis setting acts through the density
+ * it gives.) */
 uint64_t data_eval_key(const TaskSpec *t);
 
 #endif

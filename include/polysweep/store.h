@@ -38,6 +38,8 @@ typedef struct StoreRunInfo {
     const char *blas_core; /* OpenBLAS kernel in use */
     int blas_threads;      /* BLAS threads per worker */
     int mpi_size;          /* processes in the run (1 without MPI) */
+    const char *blas_core_note; /* how that core was chosen (the core check); NULL = "" */
+    const char *layout;    /* processes, nodes, workers x threads, cores; NULL = "" */
 } StoreRunInfo;
 
 /* Open (creating if needed) the store of the grid's output path and replay

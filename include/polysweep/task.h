@@ -18,6 +18,11 @@
 typedef enum Arch {
     ARCH_LINEAR,      /* x' = G x + b                    (TMS) */
     ARCH_RELU_OUTPUT, /* x' = ReLU(G x + b)              (TMS main model) */
+    ARCH_GELU_OUTPUT, /* x' = GELU(G x + b), exact erf GELU (CAP variants) */
+    ARCH_RELU_HIDDEN, /* h = ReLU(W x), x' = ReLU(W^T h + b) (TMS privileged basis) */
+    ARCH_QUADRATIC,   /* scalar y' = sum_j ((W x)_j)^2 + e, target sum_i I_i x_i^2 (CAP);
+                         e is b[0] */
+    ARCH_POWER,       /* x' = (G x)^q elementwise, q odd, no bias (POW) */
     ARCH_COUNT
 } Arch;
 
@@ -28,6 +33,45 @@ typedef enum ImportanceKind {
     IMPORTANCE_COUNT
 } ImportanceKind;
 
+/* Value law of an active feature (science.md section 1; data.h). */
+typedef enum ValueLaw {
+    VALUES_UNIFORM,        /* U[0, 1) (TMS) */
+    VALUES_UNIFORM_SIGNED, /* U(-1, 1) */
+    VALUES_GAUSSIAN,       /* N(0, 1) */
+    VALUES_RADEMACHER,     /* +-1 with probability 1/2 each */
+    VALUES_ONE_HOT,        /* the n basis vectors; a full batch is the identity (INC) */
+    VALUES_COUNT
+} ValueLaw;
+
+/* Noise on the hidden pre-activations h = W x during training (INC). */
+typedef enum HiddenNoise {
+    NOISE_NONE,
+    NOISE_BIPOLAR,  /* +-sigma with probability 1/2 each */
+    NOISE_GAUSSIAN, /* N(0, sigma^2) */
+    NOISE_COUNT
+} HiddenNoise;
+
+typedef enum InitKind {
+    INIT_XAVIER_NORMAL, /* std sqrt(2 / (n + m)) (TMS) */
+    INIT_NORMAL,        /* std 1 / sqrt(m) (INC) */
+    INIT_COUNT
+} InitKind;
+
+typedef enum OptimizerKind {
+    OPT_ADAMW, /* torch.optim.AdamW */
+    OPT_SGD,   /* torch.optim.SGD with momentum, coupled weight decay */
+    OPT_COUNT
+} OptimizerKind;
+
+/* Learning rate at 0-based step t of T = steps (train_lr_at). */
+typedef enum LrSchedule {
+    SCHED_CONSTANT,      /* lr */
+    SCHED_LINEAR,        /* lr (1 - t/T) */
+    SCHED_COSINE,        /* lr (1 + cos(pi t/T)) / 2 */
+    SCHED_WARMUP_COSINE, /* lr (t+1)/W for t < W = warmup_steps, then cosine from lr to 0 */
+    SCHED_COUNT
+} LrSchedule;
+
 /* Everything that defines one task, after defaults, fixed settings and the
  * task's grid coordinates have been applied (grid_task_spec). Feature and
  * neuron indices are 0-based everywhere. */
@@ -36,23 +80,43 @@ typedef struct TaskSpec {
     int arch;             /* Arch */
     int n;                /* features */
     int m;                /* hidden dimensions */
-    int bias;             /* 1: learn the per-feature output bias b */
+    int bias;             /* 1: learn the per-feature output bias b (the grid
+                             sets 0 for power, which has none) */
+    int q;                /* power: odd exponent */
+    double l1;            /* lambda of the penalty lambda sum |W| (0: none) */
+    int hidden_noise;     /* HiddenNoise, on h = W x while training */
+    double noise_sigma;   /* its sigma */
+    int population_loss;  /* quadratic: train on the exact population loss */
     /* data (science.md section 1) */
+    int values;           /* ValueLaw */
+    int unit_variance;    /* 1: values scaled by 1/sqrt(p mu2), Var(x_i) = 1 */
     double sparsity;      /* S, in [0, 1) */
-    double density;       /* p, in (0, 1]; the job gives sparsity or density,
-                             the grid fills the other (p = 1 - S) */
+    double density;       /* p, in (0, 1]; the job gives sparsity, density or
+                             kurtosis, the grid fills the others (p = 1 - S);
+                             one_hot: 1/n */
+    double kurtosis;      /* input kurtosis E[x^4]/E[x^2]^2 (data_kurtosis),
+                             filled by the grid */
     int importance;       /* ImportanceKind */
     double importance_rate;           /* IMPORTANCE_DECAY */
     double importance_hi, importance_lo; /* IMPORTANCE_RANGE */
     /* training (science.md section 3) */
-    double lr;
-    double beta1, beta2, eps, weight_decay;
+    int init;             /* InitKind */
+    int optimizer;        /* OptimizerKind */
+    double lr;            /* peak learning rate */
+    int lr_schedule;      /* LrSchedule */
+    int64_t warmup_steps; /* SCHED_WARMUP_COSINE */
+    double beta1, beta2, eps; /* AdamW */
+    double momentum;      /* SGD */
+    double weight_decay;
     int64_t steps;
-    int batch;
+    int batch;            /* one_hot: n (the grid sets it) */
     int64_t seed;         /* sweep seed (may itself be a grid axis) */
     /* measurement */
     int log_every;        /* loss-curve window, in steps */
-    int eval_samples;     /* size of the fixed held-out evaluation sample */
+    int eval_samples;     /* size of the fixed held-out evaluation sample
+                             (one_hot: n, the grid sets it) */
+    double block_tau;     /* blocks: |cos(W_i, W_j)| > tau connects i and j */
+    double neuron_window_lo, neuron_window_hi; /* neuron counts: |W_ji| in [lo, hi] */
     int save_weights;     /* 1: keep W and b in the dataset */
     /* identity, filled by the grid */
     uint64_t key;         /* random-stream key: hash of seed and coordinates */
@@ -80,6 +144,8 @@ typedef enum ResultShape {
     SHAPE_NEURON,  /* m values (dataset dimension `neuron`, size max m) */
     SHAPE_CURVE,   /* task_log_count values (dimension `log_step`) */
     SHAPE_WEIGHTS, /* m * n values, row-major (m, n) (dims `neuron`, `feature`) */
+    SHAPE_BLOCK,   /* n values, one per block of the embedding (dimension
+                      `block`, size max n; NaN beyond the task's block count) */
 } ResultShape;
 
 /* Storage type in the dataset (results are carried as double in memory). */
@@ -105,6 +171,14 @@ enum {
     RV_DIMS_PER_FEATURE,
     RV_CAPACITY_SUM,
     RV_REPRESENTED,
+    RV_BLOCK_COUNT,
+    RV_BLOCK_LARGEST,
+    RV_POLYSEMANTIC_NEURONS,
+    RV_INPUT_KURTOSIS,
+    RV_PREDICTED_LOSS,
+    RV_QUADRATIC_BIAS,
+    RV_POWER_GAIN,
+    RV_POWER_GAIN_BASELINE,
     RV_WALL_TIME,
     RV_RANK,
     RV_NORM,
@@ -112,6 +186,14 @@ enum {
     RV_SUPERPOSITION,
     RV_FEATURE_BIAS,
     RV_FEATURE_IMPORTANCE,
+    RV_FEATURE_BLOCK,
+    RV_FOURTH_NORM_RATIO,
+    RV_PREDICTED_CAPACITY,
+    RV_NEURON_FEATURES,
+    RV_NEURON_PARTICIPATION,
+    RV_BLOCK_SIZE,
+    RV_BLOCK_CAPACITY,
+    RV_BLOCK_RESIDUAL,
     RV_LOSS_CURVE,
     RV_W,
     RV_B,
@@ -148,5 +230,13 @@ int task_result_unpack(const unsigned char *buf, size_t len, TaskResult **out);
  * *out) unless allocation fails: numerical failure is a TASK_FAILED result with
  * a reason, not an error. Never prints. */
 int task_run(const TaskSpec *t, TaskResult **out);
+
+/* The gain Lg = 2 E<x, x'> - E||x'||^2 of the model `params` (model.h
+ * layout) of task t on its held-out evaluation sample (the examples of
+ * train_eval_loss), unweighted by importance, without the l1 penalty or
+ * hidden noise, computed in double: the power model's gain (science.md
+ * section 5, [POW]); defined for any autoencoder. Returns 0, PS_EINVAL
+ * (quadratic, or no evaluation sample) or PS_ENOMEM. */
+int task_power_gain(const TaskSpec *t, const float *params, double *gain);
 
 #endif

@@ -29,19 +29,24 @@ typedef struct TrainState {
     double *window;      /* [sum of losses, count] of the current log window */
     double *curve;       /* (nlog) mean training loss of each finished window */
     float *params;       /* (nparam) [W (m, n) | b (n)] */
-    float *m1, *m2;      /* (nparam) AdamW first and second moments */
+    float *m1, *m2;      /* (nparam) AdamW first and second moments; SGD keeps
+                            its momentum buffer in m1 (m2 unused) */
     void *persist;
     size_t persist_len;
     /* scratch */
     float *grad;         /* (nparam) */
     float *x;            /* (max(batch, TRAIN_EVAL_CHUNK), n) batch or eval chunk */
     float *I;            /* (n) importances */
+    float *noise;        /* (m) the step's hidden noise */
     float *ws;           /* model workspace */
     void *scratch;
 } TrainState;
 
-/* Allocate and initialise: Xavier-normal W (std sqrt(2 / (n + m))) from the
- * task's STREAM_INIT, b = 0, moments 0, step 0. */
+/* Allocate and initialise: W normal from the task's STREAM_INIT with std
+ * sqrt(2 / (n + m)) (init xavier_normal) or 1 / sqrt(m) (init normal), b = 0
+ * (population_loss: b[0] = the optimal bias), moments 0, step 0. PS_EINVAL
+ * for settings the model cannot train (an even q for power, population_loss
+ * for another arch or with a kurtosis below 1, a choice out of range). */
 int train_state_create(const TaskSpec *t, TrainState **out);
 void train_state_free(TrainState **st);
 
@@ -58,8 +63,22 @@ typedef struct TrainHooks {
  * when a hook stopped it. hooks may be NULL. */
 int train_run(TrainState *st, const TrainHooks *hooks, char *reason, size_t len);
 
-/* Learning rate at (0-based) step. */
+/* Learning rate at 0-based step s of T = spec.steps (the lr of the update
+ * that ends step s):
+ *   constant       lr
+ *   linear         lr (1 - s/T)                       (lr at s = 0, lr/T at the last step)
+ *   cosine         lr (1 + cos(pi s/T)) / 2
+ *   warmup_cosine  lr (s + 1)/W for s < W = warmup_steps (reaching lr at s = W - 1),
+ *                  then lr (1 + cos(pi (s - W)/(T - W))) / 2 (lr again at s = W);
+ *                  W = 0 is cosine. */
 double train_lr_at(const TaskSpec *t, int64_t step);
+
+/* One SGD update with PyTorch's semantics (torch.optim.SGD, dampening 0, no
+ * Nesterov): d = g + wd p (coupled weight decay, skipped when wd = 0); with
+ * momentum mu != 0, buf = d at t = 1, else buf = mu buf + d, and d = buf;
+ * then p -= lr d. t is 1-based. */
+void train_sgd(float *p, float *buf, const float *g, size_t len, double lr,
+               double momentum, double weight_decay, int64_t t);
 
 /* One AdamW update with PyTorch's semantics (torch.optim.AdamW): decoupled
  * weight decay p *= 1 - lr*wd, then m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
@@ -68,7 +87,9 @@ void train_adamw(float *p, float *m1, float *m2, const float *g, size_t len,
                  double lr, double beta1, double beta2, double eps,
                  double weight_decay, int64_t t);
 
-/* Mean loss of the trained model on the task's fixed held-out sample. */
+/* Mean loss of the trained model on the task's fixed held-out sample
+ * (noise-free; the l1 penalty included, like the training loss). one_hot:
+ * the n basis vectors. */
 double train_eval_loss(TrainState *st);
 
 #endif

@@ -70,8 +70,15 @@ static uint64_t hash_string(const char *s)
  * current behaviour, so existing datasets keep their evaluation samples. */
 uint64_t data_eval_key(const TaskSpec *t)
 {
-    char buf[160];
-    snprintf(buf, sizeof buf, "eval;seed=%lld;n=%d;density=%.17g",
-             (long long)t->seed, t->n, t->density);
+    static const char *const law[VALUES_COUNT] = {"uniform", "uniform_signed", "gaussian",
+                                                  "rademacher", "one_hot"};
+    char buf[224];
+    int len = snprintf(buf, sizeof buf, "eval;seed=%lld;n=%d;density=%.17g",
+                       (long long)t->seed, t->n, t->density);
+    if (t->values != VALUES_UNIFORM && len > 0 && (size_t)len < sizeof buf)
+        len += snprintf(buf + len, sizeof buf - (size_t)len, ";values=%s",
+                        t->values >= 0 && t->values < VALUES_COUNT ? law[t->values] : "?");
+    if (t->unit_variance && len > 0 && (size_t)len < sizeof buf)
+        snprintf(buf + len, sizeof buf - (size_t)len, ";unit_variance=true");
     return hash_string(buf);
 }

@@ -18,20 +18,26 @@
  *   z *= 0x94d049bb133111eb; z ^= z >> 31.
  * FNV alone mixes its last bytes poorly; the finalizer spreads every input
  * bit over the key, which seeds counter-based random streams (science.md 3).
+ *
+ * Derived settings (task_fill): the density from sparsity, density or
+ * kurtosis; one_hot's density 1/n, batch n and evaluation sample n; power's
+ * bias 0; the input kurtosis of every task. The rules that tie settings
+ * together are in check.c.
  */
-#include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "polysweep/data.h"
 #include "polysweep/grid.h"
 #include "polysweep/polysweep.h"
+
+#include "grid_impl.h"
 
 /* Guards against a typo that multiplies a sweep past anything runnable
  * (and against int64 overflow of the product). */
 #define GRID_MAX_TASKS 100000000LL
-/* Loss-curve entries per task (steps / log_every): a dataset dimension. */
-#define GRID_MAX_LOG 1000000LL
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -54,6 +60,7 @@ struct Grid {
     GridAxis *ax;      /* naxes */
     TaskSpec base;     /* defaults and fixed settings applied */
     int density_given; /* the job gives density (else sparsity or neither) */
+    int kurtosis_given;/* the job gives kurtosis: the density follows from it */
     int max_n, max_m, max_log;
 };
 
@@ -181,103 +188,28 @@ static void task_fill(const Grid *g, int64_t i, TaskSpec *t)
         int k = (int)((i / g->stride[a]) % axis->count);
         spec_set(t, g->ax[a].st, axis->values[k]);
     }
-    /* The job gives one of sparsity and density; the other follows (p = 1 - S). */
-    if (g->density_given)
+    /* The job gives one of sparsity, density and kurtosis; the others follow
+     * (p = 1 - S, p = mu4 / (mu2^2 K)). one_hot: each feature is active in
+     * one example of n, and a full batch (and the evaluation sample) is the
+     * n basis vectors. */
+    if (t->values == VALUES_ONE_HOT) {
+        t->density = 1.0 / t->n;
         t->sparsity = 1.0 - t->density;
-    else
+        t->batch = t->n;
+        t->eval_samples = t->n;
+    } else if (g->kurtosis_given) {
+        t->density = fmin(1.0, data_law_kurtosis(t->values) / t->kurtosis);
+        t->sparsity = 1.0 - t->density;
+    } else if (g->density_given) {
+        t->sparsity = 1.0 - t->density;
+    } else {
         t->density = 1.0 - t->sparsity;
-}
-
-/* Where setting s was written: its axis's key or its fixed value; 0 if not. */
-static void where(const JobSpec *job, int s, int *line, int *col)
-{
-    int a = job_axis_of(job, s);
-    /* A JobSpec built by hand (not by job_parse) may have no positions. */
-    *line = a >= 0 ? job->axes[a].line : job->line ? job->line[s] : 0;
-    *col = a >= 0 ? job->axes[a].col : job->col ? job->col[s] : 0;
-}
-
-__attribute__((format(printf, 6, 7)))
-static int fail(const JobSpec *job, int line, int col, char *err, size_t errlen,
-                const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return PS_EINVAL;
-    int used = snprintf(err, errlen, "%s:%d:%d: ", job->path ? job->path : "(job)",
-                        line ? line : 1, col ? col : 1);
-    if (used >= 0 && (size_t)used < errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err + used, errlen - (size_t)used, fmt, ap);
-        va_end(ap);
     }
-    return PS_EINVAL;
-}
-
-/* Range of setting s over the grid: its axis's extremes or its fixed value. */
-static void extremes(const JobSpec *job, int s, double *lo, double *hi)
-{
-    int a = job_axis_of(job, s);
-    if (a < 0) {
-        *lo = *hi = job->fixed[s];
-        return;
-    }
-    *lo = *hi = job->axes[a].values[0];
-    for (int k = 1; k < job->axes[a].count; k++) {
-        double v = job->axes[a].values[k];
-        *lo = v < *lo ? v : *lo;
-        *hi = v > *hi ? v : *hi;
-    }
-}
-
-/* The rules that tie settings together; every task must pass them. */
-static int grid_check(const JobSpec *job, char *err, size_t errlen)
-{
-    int s_sp = job_setting_find("sparsity"), s_de = job_setting_find("density");
-    int s_steps = job_setting_find("steps"), s_log = job_setting_find("log_every");
-    int l1, c1, l2, c2;
-
-    /* sparsity and density say the same thing: one of them, at most. */
-    where(job, s_sp, &l1, &c1);
-    where(job, s_de, &l2, &c2);
-    if (l1 && l2) {
-        int dens_later = l2 > l1 || (l2 == l1 && c2 > c1);
-        const char *later = dens_later ? "density" : "sparsity";
-        const char *earlier = dens_later ? "sparsity" : "density";
-        return fail(job, dens_later ? l2 : l1, dens_later ? c2 : c1, err, errlen,
-                    "'%s' and '%s' (line %d) are both given; give one of them "
-                    "(density = 1 - sparsity)", later, earlier, dens_later ? l1 : l2);
-    }
-
-    /* Loss curves are windows of log_every steps: steps must fill them. The
-     * message points at steps when the job gives it, else at log_every. */
-    int64_t log_every = (int64_t)job->fixed[s_log];
-    int a = job_axis_of(job, s_steps);
-    int nsteps = a >= 0 ? job->axes[a].count : 1;
-    double max_steps = 0;
-    for (int k = 0; k < nsteps; k++) {
-        double v = a >= 0 ? job->axes[a].values[k] : job->fixed[s_steps];
-        max_steps = v > max_steps ? v : max_steps;
-        if ((int64_t)v % log_every != 0) {
-            where(job, s_steps, &l1, &c1);
-            if (!l1)
-                where(job, s_log, &l1, &c1);
-            return fail(job, l1, c1, err, errlen,
-                        "steps %lld is not a multiple of log_every %lld", (long long)v,
-                        (long long)log_every);
-        }
-    }
-    if (max_steps / (double)log_every > (double)GRID_MAX_LOG) {
-        where(job, s_log, &l1, &c1);
-        if (!l1)
-            where(job, s_steps, &l1, &c1);
-        return fail(job, l1, c1, err, errlen,
-                    "steps %lld with log_every %lld gives %lld loss-curve entries, "
-                    "more than %lld (raise log_every)", (long long)max_steps,
-                    (long long)log_every, (long long)(max_steps / (double)log_every),
-                    GRID_MAX_LOG);
-    }
-    return 0;
+    if (!g->kurtosis_given || t->values == VALUES_ONE_HOT)
+        t->kurtosis = data_kurtosis(t);
+    /* A default bias means "the model's bias, if it has one". */
+    if (t->arch == ARCH_POWER)
+        t->bias = 0;
 }
 
 int grid_create(const JobSpec *job, Grid **out, char *err, size_t errlen)
@@ -298,7 +230,7 @@ int grid_create(const JobSpec *job, Grid **out, char *err, size_t errlen)
     for (int a = 0; a < job->naxes; a++) {
         g->count *= job->axes[a].count;
         if (g->count > GRID_MAX_TASKS) {
-            ret = fail(job, job->axes[a].line, job->axes[a].col, err, errlen,
+            ret = grid_fail(job, job->axes[a].line, job->axes[a].col, err, errlen,
                        "axis '%s' brings the grid to %lld tasks, more than the limit "
                        "of %lld", job_settings[job->axes[a].setting].name,
                        (long long)g->count, GRID_MAX_TASKS);
@@ -324,15 +256,15 @@ int grid_create(const JobSpec *job, Grid **out, char *err, size_t errlen)
     memset(&g->base, 0, sizeof(g->base));
     for (int s = 0; s < job_setting_count; s++)
         spec_set(&g->base, &job_settings[s], job->fixed[s]);
-    int s_de = job_setting_find("density");
-    g->density_given = (job->set && job->set[s_de]) || job_axis_of(job, s_de) >= 0;
+    g->density_given = grid_given(job, job_setting_find("density"));
+    g->kurtosis_given = grid_given(job, job_setting_find("kurtosis"));
 
     double lo, hi;
-    extremes(job, job_setting_find("n"), &lo, &hi);
+    grid_extremes(job, job_setting_find("n"), &lo, &hi);
     g->max_n = (int)hi;
-    extremes(job, job_setting_find("m"), &lo, &hi);
+    grid_extremes(job, job_setting_find("m"), &lo, &hi);
     g->max_m = (int)hi;
-    extremes(job, job_setting_find("steps"), &lo, &hi);
+    grid_extremes(job, job_setting_find("steps"), &lo, &hi);
     g->max_log = (int)((int64_t)hi / (int64_t)job->fixed[job_setting_find("log_every")]);
     *out = g;
     return 0;
@@ -433,18 +365,46 @@ void grid_task_spec(const Grid *g, int64_t i, TaskSpec *out)
     out->key = splitmix_final(h);
 }
 
-/* Floating-point operations of one task, an estimate of relu_output and
- * linear work (design.md, Performance): per training step
+/* Floating-point operations of one task, an estimate (design.md,
+ * Performance). Per training step of the autoencoders (linear, relu_output,
+ * gelu_output, relu_hidden, power):
  *   10 B n m   the GEMMs: forward h = W x and x' = W^T h (2 B n m each),
  *              backward dW from both products and dh (3 x 2 B n m);
- *   20 B n     data generation, bias, activation, loss and their gradients;
- *   16 (m n + n)  AdamW on every parameter (W and b);
- * and per evaluation sample a forward pass, 4 n m + 10 n. */
+ *   20 B n     data generation, bias, activation, loss and their gradients
+ *              (gelu: + 40 B n for erf and exp; power: + 2 q B n; relu_hidden:
+ *              + 4 B m for the hidden ReLU);
+ * quadratic: 4 B n m (h = W x and dW = dh^T x) + 10 B n + 6 B m;
+ * quadratic with population_loss, no batch at all: 4 n^2 m (G = W^T W and
+ * dW = 2 W F) + 10 n^2;
+ * gaussian values: + 30 B n (a log, a sqrt, a sin and a cos per pair);
+ * the optimiser on every parameter (W and b): 16 (m n + n) for AdamW,
+ * 6 (m n + n) for SGD; l1: + 4 m n.
+ * Per evaluation sample a forward pass: 4 n m + 10 n (quadratic 2 n m + 4 n
+ * + 2 m). one_hot tasks have B = eval_samples = n (task_fill). */
 double grid_task_cost(const Grid *g, int64_t i)
 {
     TaskSpec t;
     task_fill(g, i, &t);
-    double n = t.n, m = t.m, B = t.batch;
-    return (double)t.steps * (10 * B * n * m + 20 * B * n + 16 * (m * n + n)) +
-           (double)t.eval_samples * (4 * n * m + 10 * n);
+    const double n = t.n, m = t.m, B = t.batch;
+    double step, eval;
+    if (t.arch == ARCH_QUADRATIC) {
+        step = t.population_loss ? 4 * n * n * m + 10 * n * n
+                                 : 4 * B * n * m + 10 * B * n + 6 * B * m;
+        eval = 2 * n * m + 4 * n + 2 * m;
+    } else {
+        step = 10 * B * n * m + 20 * B * n;
+        if (t.arch == ARCH_GELU_OUTPUT)
+            step += 40 * B * n;
+        else if (t.arch == ARCH_POWER)
+            step += 2.0 * t.q * B * n;
+        else if (t.arch == ARCH_RELU_HIDDEN)
+            step += 4 * B * m;
+        eval = 4 * n * m + 10 * n;
+    }
+    if (t.values == VALUES_GAUSSIAN && !t.population_loss)
+        step += 30 * B * n;
+    step += (t.optimizer == OPT_SGD ? 6 : 16) * (m * n + n);
+    if (t.l1 > 0)
+        step += 4 * m * n;
+    return (double)t.steps * step + (double)t.eval_samples * eval;
 }

@@ -102,11 +102,17 @@ static int section_map(JobParse *p, const char *key, const char *what, const YNo
                     ytree_kind_name(val->kind));
 }
 
-/* The catalog's names, for suggestions. */
-static void setting_names(const char **names)
+/* "unknown key" with a suggestion among the catalog's names. */
+static int fail_unknown_setting(JobParse *p, const YNode *key, const char *where)
 {
+    const char **names = malloc((size_t)job_setting_count * sizeof(*names));
+    if (!names)
+        return PS_ENOMEM;
     for (int s = 0; s < job_setting_count; s++)
         names[s] = job_settings[s].name;
+    int ret = job_fail_unknown(p, key, where, names, job_setting_count);
+    free(names);
+    return ret;
 }
 
 static int parse_grid(JobParse *p, const YNode *map)
@@ -126,11 +132,8 @@ static int parse_grid(JobParse *p, const YNode *map)
         if ((ret = job_map_key(p, map, i, &name)) < 0)
             return ret;
         int s = job_setting_find(name);
-        if (s < 0) {
-            const char *names[64]; /* > job_setting_count */
-            setting_names(names);
-            return job_fail_unknown(p, key, " in grid", names, job_setting_count);
-        }
+        if (s < 0)
+            return fail_unknown_setting(p, key, " in grid");
         if ((ret = job_check_duplicate(p, map, i)) < 0)
             return ret;
         if (job->set[s])
@@ -157,11 +160,8 @@ static int parse_settings(JobParse *p, const YNode *map)
         if ((ret = job_map_key(p, map, i, &name)) < 0)
             return ret;
         int s = job_setting_find(name);
-        if (s < 0) {
-            const char *names[64]; /* > job_setting_count */
-            setting_names(names);
-            return job_fail_unknown(p, key, " in settings", names, job_setting_count);
-        }
+        if (s < 0)
+            return fail_unknown_setting(p, key, " in settings");
         if ((ret = job_check_duplicate(p, map, i)) < 0)
             return ret;
         int a = job_axis_of(job, s);

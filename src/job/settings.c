@@ -19,8 +19,16 @@
 
 #include "job_impl.h"
 
-static const char *const arch_choices[] = {"linear", "relu_output", NULL};
+static const char *const arch_choices[] = {"linear", "relu_output", "gelu_output",
+                                           "relu_hidden", "quadratic", "power", NULL};
 static const char *const importance_choices[] = {"decay", "constant", "range", NULL};
+static const char *const values_choices[] = {"uniform", "uniform_signed", "gaussian",
+                                             "rademacher", "one_hot", NULL};
+static const char *const noise_choices[] = {"none", "bipolar", "gaussian", NULL};
+static const char *const init_choices[] = {"xavier_normal", "normal", NULL};
+static const char *const optimizer_choices[] = {"adamw", "sgd", NULL};
+static const char *const schedule_choices[] = {"constant", "linear", "cosine",
+                                               "warmup_cosine", NULL};
 
 #define AT(field) offsetof(TaskSpec, field)
 #define LIM SETTING_HI_LIMIT
@@ -28,21 +36,44 @@ static const char *const importance_choices[] = {"decay", "constant", "range", N
 #define HI_OPEN SETTING_HI_OPEN
 
 /* Canonical order: the order of the fingerprint text and of the README table.
- * The enum choices follow task.h's Arch and ImportanceKind. log_every's limit
- * is INT_MAX because TaskSpec.log_every is an int. */
+ * The enum choices follow task.h's enums (Arch, ValueLaw, ...). log_every's
+ * limit is INT_MAX because TaskSpec.log_every is an int. Rules that tie
+ * settings together (power has no bias, one_hot has no density, ...) are
+ * grid_create's (src/grid/grid.c). */
 const Setting job_settings[] = {
     {"arch", SET_ENUM, arch_choices, ARCH_RELU_OUTPUT, 0, ARCH_COUNT - 1, 0,
-     AT(arch), FIELD_INT, "architecture: linear (x' = Gx + b) or relu_output (x' = ReLU(Gx + b))"},
+     AT(arch), FIELD_INT, "architecture: linear, relu_output, gelu_output, relu_hidden, "
+     "quadratic or power (README, Architectures)"},
     {"n", SET_INT, NULL, 20, 1, 1e6, LIM, AT(n), FIELD_INT,
      "number of features"},
     {"m", SET_INT, NULL, 5, 1, 1e6, LIM, AT(m), FIELD_INT,
      "number of hidden dimensions"},
     {"bias", SET_BOOL, NULL, 1, 0, 1, 0, AT(bias), FIELD_INT,
-     "learn the per-feature output bias b"},
+     "learn the output bias b (quadratic: the scalar e; power has none)"},
+    {"q", SET_INT, NULL, 3, 1, 15, 0, AT(q), FIELD_INT,
+     "power: the odd exponent q of x' = (G x)^q"},
+    {"l1", SET_REAL, NULL, 0, 0, 1e6, LIM, AT(l1), FIELD_DOUBLE,
+     "L1 penalty lambda: lambda sum |W| is added to the loss"},
+    {"hidden_noise", SET_ENUM, noise_choices, NOISE_NONE, 0, NOISE_COUNT - 1, 0,
+     AT(hidden_noise), FIELD_INT,
+     "noise on the hidden pre-activations W x while training: none, bipolar (+-sigma) "
+     "or gaussian (N(0, sigma^2)), one draw per step shared by the batch"},
+    {"noise_sigma", SET_REAL, NULL, 0, 0, 1e6, LIM, AT(noise_sigma), FIELD_DOUBLE,
+     "sigma of hidden_noise"},
+    {"population_loss", SET_BOOL, NULL, 0, 0, 1, 0, AT(population_loss), FIELD_INT,
+     "quadratic: train on the exact population loss instead of sampled batches"},
+    {"values", SET_ENUM, values_choices, VALUES_UNIFORM, 0, VALUES_COUNT - 1, 0,
+     AT(values), FIELD_INT,
+     "value law of an active feature: uniform, uniform_signed, gaussian, rademacher "
+     "or one_hot (the n basis vectors)"},
+    {"unit_variance", SET_BOOL, NULL, 0, 0, 1, 0, AT(unit_variance), FIELD_INT,
+     "scale symmetric values by 1/sqrt(p mu2) so that Var(x_i) = 1"},
     {"sparsity", SET_REAL, NULL, 0, 0, 1, HI_OPEN, AT(sparsity), FIELD_DOUBLE,
      "feature sparsity S: each feature is zero with probability S"},
     {"density", SET_REAL, NULL, 1, 0, 1, LO_OPEN, AT(density), FIELD_DOUBLE,
-     "feature density p = 1 - S (give sparsity or density, not both)"},
+     "feature density p = 1 - S (give one of sparsity, density and kurtosis)"},
+    {"kurtosis", SET_REAL, NULL, 1.8, 1, 1e12, LIM, AT(kurtosis), FIELD_DOUBLE,
+     "input kurtosis K = E[x^4]/E[x^2]^2; sets the density p = mu4 / (mu2^2 K)"},
     {"importance", SET_ENUM, importance_choices, IMPORTANCE_CONSTANT, 0,
      IMPORTANCE_COUNT - 1, 0, AT(importance), FIELD_INT,
      "feature importance I_i: decay (rate^i), constant (1) or range (hi down to lo, log-spaced)"},
@@ -52,16 +83,29 @@ const Setting job_settings[] = {
      AT(importance_hi), FIELD_DOUBLE, "range importance: I_0 (the first feature)"},
     {"importance_lo", SET_REAL, NULL, 0.01, 0, 1e30, LO_OPEN | LIM,
      AT(importance_lo), FIELD_DOUBLE, "range importance: I_(n-1) (the last feature)"},
+    {"init", SET_ENUM, init_choices, INIT_XAVIER_NORMAL, 0, INIT_COUNT - 1, 0, AT(init),
+     FIELD_INT, "initialisation of W: xavier_normal (std sqrt(2/(n+m))) or normal "
+     "(std 1/sqrt(m))"},
+    {"optimizer", SET_ENUM, optimizer_choices, OPT_ADAMW, 0, OPT_COUNT - 1, 0,
+     AT(optimizer), FIELD_INT, "optimiser: adamw (torch.optim.AdamW) or sgd "
+     "(torch.optim.SGD)"},
     {"lr", SET_REAL, NULL, 1e-3, 0, 1e6, LO_OPEN | LIM, AT(lr), FIELD_DOUBLE,
-     "AdamW learning rate (constant)"},
+     "learning rate (the peak of lr_schedule)"},
+    {"lr_schedule", SET_ENUM, schedule_choices, SCHED_CONSTANT, 0, SCHED_COUNT - 1, 0,
+     AT(lr_schedule), FIELD_INT,
+     "learning-rate schedule: constant, linear, cosine or warmup_cosine"},
+    {"warmup_steps", SET_INT, NULL, 0, 0, 1e12, LIM, AT(warmup_steps), FIELD_INT64,
+     "warmup_cosine: steps of linear warm-up (fewer than steps)"},
     {"beta1", SET_REAL, NULL, 0.9, 0, 1, HI_OPEN, AT(beta1), FIELD_DOUBLE,
      "AdamW first-moment decay"},
     {"beta2", SET_REAL, NULL, 0.999, 0, 1, HI_OPEN, AT(beta2), FIELD_DOUBLE,
      "AdamW second-moment decay"},
     {"eps", SET_REAL, NULL, 1e-8, 0, 1, LO_OPEN, AT(eps), FIELD_DOUBLE,
      "AdamW epsilon"},
+    {"momentum", SET_REAL, NULL, 0, 0, 1, HI_OPEN, AT(momentum), FIELD_DOUBLE,
+     "SGD momentum"},
     {"weight_decay", SET_REAL, NULL, 0.01, 0, 1e6, LIM, AT(weight_decay),
-     FIELD_DOUBLE, "AdamW decoupled weight decay, applied to W and b"},
+     FIELD_DOUBLE, "weight decay on W and b: decoupled (adamw) or added to the gradient (sgd)"},
     {"steps", SET_INT, NULL, 10000, 1, 1e12, LIM, AT(steps), FIELD_INT64,
      "training steps (a multiple of log_every)"},
     {"batch", SET_INT, NULL, 1024, 1, 16777216, LIM, AT(batch), FIELD_INT,
@@ -72,6 +116,13 @@ const Setting job_settings[] = {
      AT(log_every), FIELD_INT, "loss-curve window in steps (fixed: it shapes the dataset)"},
     {"eval_samples", SET_INT, NULL, 10000, 1, 1e9, LIM, AT(eval_samples), FIELD_INT,
      "size of the fixed held-out evaluation sample"},
+    {"block_tau", SET_REAL, NULL, 0.05, 0, 1, LO_OPEN | HI_OPEN, AT(block_tau),
+     FIELD_DOUBLE, "blocks: represented features i, j are connected when "
+     "|cos(W_i, W_j)| > block_tau"},
+    {"neuron_window_lo", SET_REAL, NULL, 0.8, 0, 1e30, LIM, AT(neuron_window_lo),
+     FIELD_DOUBLE, "neurons: lower end of the weight window |W_ji| in [lo, hi]"},
+    {"neuron_window_hi", SET_REAL, NULL, 1.2, 0, 1e30, LO_OPEN | LIM, AT(neuron_window_hi),
+     FIELD_DOUBLE, "neurons: upper end of the weight window |W_ji| in [lo, hi]"},
     {"save_weights", SET_BOOL, NULL, 0, 0, 1, SETTING_FIXED_ONLY, AT(save_weights),
      FIELD_INT, "keep W and b in the dataset (fixed: it shapes the dataset)"},
 };
@@ -108,12 +159,32 @@ void job_value_text(int s, double v, char *buf, size_t len)
     job_value_display(&job_settings[s], v, buf, len);
 }
 
+/* The shortest decimal that reads back to v, written like Python's repr:
+ * positional for decimal exponents in [-4, 16) ("10", "0.001", "0.997"),
+ * scientific otherwise ("1e-08", "1e+20"). */
 void job_number_text(double v, char *buf, size_t len)
 {
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
+    if (v == 0 || !isfinite(v)) {
+        snprintf(buf, len, "%g", v == 0 ? 0.0 : v);
+        return;
+    }
+    int digits = 17;
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, len, "%.*e", p - 1, v);
+        if (strtod(buf, NULL) == v) {
+            digits = p;
+            break;
+        }
+    }
+    /* The decimal exponent of the rounded value, from the %e text itself. */
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%.*e", digits - 1, v);
+    int exp10 = atoi(strchr(tmp, 'e') + 1);
+    if (exp10 >= -4 && exp10 < 16) {
+        int decimals = digits - 1 - exp10;
+        snprintf(buf, len, "%.*f", decimals > 0 ? decimals : 0, v);
+    } else {
+        snprintf(buf, len, "%s", tmp);
     }
 }
 

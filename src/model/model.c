@@ -7,11 +7,17 @@ size_t model_param_len(const TaskSpec *t)
     return (size_t)t->m * (size_t)t->n + (size_t)t->n; /* W (m, n) | b (n) */
 }
 
-/* The tied-output architectures need H (B, m), Z (B, n), dH (B, m) and a zero
- * bias (n); see arch_impl.h. The size depends on B only through these rows,
- * so a workspace for B rows serves every call with at most B rows. */
+/* The autoencoders need H (B, m), Z (B, n), dH (B, m) and a zero bias (n);
+ * quadratic needs A (B, m), which fits in the same; the population loss
+ * needs G (n, n) (see arch_impl.h). The size depends on B only through these
+ * rows, so a workspace for B rows serves every call with at most B rows. */
 size_t model_workspace_len(const TaskSpec *t, int B)
 {
     size_t rows = B > 0 ? (size_t)B : 0;
-    return rows * (2 * (size_t)t->m + (size_t)t->n) + (size_t)t->n;
+    size_t len = rows * (2 * (size_t)t->m + (size_t)t->n) + (size_t)t->n;
+    if (t->population_loss && t->arch == ARCH_QUADRATIC) {
+        size_t gram = (size_t)t->n * (size_t)t->n;
+        len = gram > len ? gram : len;
+    }
+    return len;
 }

@@ -1,5 +1,6 @@
-/* model_f32.c - model_loss_grad_f32: the architectures in float32, for
- * training (the code is src/model/arch_impl.h). */
+/* model_f32.c - the architectures in float32, for training (the code is
+ * src/model/arch_impl.h): model_loss_grad_f32, model_loss_grad_noise_f32,
+ * model_population_loss_grad_f32, model_population_bias_f32. */
 #include <math.h>
 #include <stddef.h>
 
@@ -8,5 +9,7 @@
 
 #define REAL float
 #define GEMM kern_gemm_f32
-#define MODEL_FN model_loss_grad_f32
+#define ERF erff
+#define EXP expf
+#define NAME(f) f##_f32
 #include "arch_impl.h"

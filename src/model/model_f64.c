@@ -1,5 +1,7 @@
-/* model_f64.c - model_loss_grad_f64: the architectures in float64, for
- * gradient checks and references (the code is src/model/arch_impl.h). */
+/* model_f64.c - the architectures in float64, for gradient checks and
+ * references (the code is src/model/arch_impl.h): model_loss_grad_f64,
+ * model_loss_grad_noise_f64, model_population_loss_grad_f64,
+ * model_population_bias_f64. */
 #include <math.h>
 #include <stddef.h>
 
@@ -8,5 +10,7 @@
 
 #define REAL double
 #define GEMM kern_gemm_f64
-#define MODEL_FN model_loss_grad_f64
+#define ERF erf
+#define EXP exp
+#define NAME(f) f##_f64
 #include "arch_impl.h"

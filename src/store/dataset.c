@@ -6,12 +6,15 @@
  *
  * Layout (README "Dataset reference" lists every name):
  *   dimensions   one per grid axis (named like the setting, file order), then
- *                feature (max n), neuron (max m), log_step (max loss-curve length)
+ *                feature (max n), neuron (max m), log_step (max loss-curve
+ *                length), block (max n: a task has at most n blocks)
  *   coordinates  axis values (int64, double, byte 0/1 with flags, or strings),
- *                feature and neuron indices, log_step = (k + 1) * log_every
+ *                feature and neuron indices, log_step = (k + 1) * log_every,
+ *                block indices
  *   variables    status and reason, then one per result variable of the
  *                catalog (task.h, result_vars) over the grid dimensions plus
- *                its own (none | feature | neuron | log_step | neuron, feature)
+ *                its own (none | feature | neuron | log_step | neuron, feature
+ *                | block)
  *
  * Chunking rule: a chunk holds whole trailing non-grid dimensions, and whole
  * grid dimensions from the last one backwards while the chunk stays within
@@ -74,7 +77,7 @@ typedef struct Dims {
     int ngrid;             /* grid axes */
     int grid[MAX_DIMS];    /* their dimension ids */
     size_t size[MAX_DIMS]; /* their sizes */
-    int feature, neuron, log_step;
+    int feature, neuron, log_step, block;
 } Dims;
 
 /* Chunk sizes by the rule in the file comment. */
@@ -182,6 +185,13 @@ static int define_coords(const Store *s, int ncid, Dims *dm, int *coord, char *e
                  "training step at the end of the loss-curve window"),
         "describing log_step");
     TRY(put_text(ncid, coord[n + 2], "units", "steps"), "describing log_step");
+    /* Last, so the dimensions and coordinates before it keep their ids. */
+    TRY(nc_def_dim(ncid, "block", (size_t)s->max_n, &dm->block), "defining block");
+    TRY(nc_def_var(ncid, "block", NC_INT, 1, &dm->block, &coord[n + 3]), "defining block");
+    TRY(put_text(ncid, coord[n + 3], "long_name",
+                 "block index b (0-based; blocks numbered by their smallest feature)"),
+        "describing block");
+    TRY(put_text(ncid, coord[n + 3], "units", "1"), "describing block");
 fail:
     return ret;
 }
@@ -228,6 +238,8 @@ static int write_coords(const Store *s, int ncid, const int *coord, char *err,
     if (log_axis || every < 1) every = 1; /* varies by task: just count entries */
     for (int k = 0; k < s->max_log; k++) st[k] = (long long)(k + 1) * every;
     TRY(nc_put_var_longlong(ncid, coord[n + 2], st), "writing log_step");
+    for (int k = 0; k < s->max_n; k++) idx[k] = k;
+    TRY(nc_put_var_int(ncid, coord[n + 3], idx), "writing block");
 fail:
     free(buf);
     return ret;
@@ -262,6 +274,8 @@ static int define_globals(const Store *s, int ncid, char *err, size_t errlen)
         "writing attributes");
     TRY(nc_put_att_int(ncid, NC_GLOBAL, "mpi_size", NC_INT, 1, &s->mpi_size),
         "writing attributes");
+    TRY(put_text(ncid, NC_GLOBAL, "blas_core_note", s->blas_core_note), "writing attributes");
+    TRY(put_text(ncid, NC_GLOBAL, "run_layout", s->layout), "writing attributes");
     TRY(nc_put_att_longlong(ncid, NC_GLOBAL, "tasks_total", NC_INT64, 1, &total),
         "writing attributes");
     TRY(nc_put_att_longlong(ncid, NC_GLOBAL, "tasks_done", NC_INT64, 1, &done),
@@ -278,7 +292,7 @@ fail:
 /* Define and write everything into the open, empty file ncid. */
 static int write_dataset(const Store *s, int ncid, char *err, size_t errlen)
 {
-    int ret = 0, coord[MAX_DIMS + 3], status_id, reason_id, var[RV_COUNT];
+    int ret = 0, coord[MAX_DIMS + 4], status_id, reason_id, var[RV_COUNT];
     Dims dm;
     int *ints = NULL;
     const char **strs = NULL;
@@ -318,6 +332,7 @@ static int write_dataset(const Store *s, int ncid, char *err, size_t errlen)
             extra[nextra++] = dm.neuron;
             extra[nextra++] = dm.feature;
             break;
+        case SHAPE_BLOCK: extra[nextra++] = dm.block; break;
         }
         nc_type type = rv->type == RTYPE_FLOAT ? NC_FLOAT
                        : rv->type == RTYPE_INT ? NC_INT
@@ -441,7 +456,7 @@ double store_dataset_bytes(const Grid *g)
         bytes += nt * (double)store_slot_len(v, mn, mm, ml) * size;
     }
     for (int a = 0; a < job->naxes; a++) bytes += 64.0 * job->axes[a].count;
-    bytes += 8.0 * (mn + mm + ml);
+    bytes += 8.0 * (2.0 * mn + mm + ml); /* feature, neuron, log_step, block */
     bytes += 65536.0 + (job->text ? (double)strlen(job->text) : 0.0);
     return bytes;
 }

@@ -59,6 +59,7 @@ size_t store_slot_len(int v, int max_n, int max_m, int max_log)
     case SHAPE_NEURON: return (size_t)max_m;
     case SHAPE_CURVE: return (size_t)max_log;
     case SHAPE_WEIGHTS: return (size_t)max_m * (size_t)max_n;
+    case SHAPE_BLOCK: return (size_t)max_n;
     }
     return 0;
 }
@@ -141,6 +142,7 @@ static int apply_result(Store *s, int64_t i, const TaskResult *r)
         case SHAPE_NEURON: cols = r->m; break;
         case SHAPE_CURVE: cols = r->nlog; break;
         case SHAPE_WEIGHTS: rows = r->m; cols = r->n; break;
+        case SHAPE_BLOCK: cols = r->n; break;
         default: cols = 0; break;
         }
         size_t stride = result_vars[v].shape == SHAPE_WEIGHTS ? (size_t)s->max_n : slot;
@@ -369,11 +371,13 @@ int store_open(const Grid *g, const char *output, int fresh, const StoreRunInfo 
     s->blas_core = strdup(info && info->blas_core ? info->blas_core : "unknown");
     s->blas_threads = info ? info->blas_threads : 1;
     s->mpi_size = info && info->mpi_size > 0 ? info->mpi_size : 1;
+    s->blas_core_note = strdup(info && info->blas_core_note ? info->blas_core_note : "");
+    s->layout = strdup(info && info->layout ? info->layout : "");
     s->warnings = strdup("");
     s->fingerprint = job_fingerprint_text(s->job);
     dir = store_dirname(output);
     if (!s->output || !s->state_dir || !s->blas_core || !s->warnings || !s->fingerprint ||
-        !dir)
+        !dir || !s->blas_core_note || !s->layout)
         goto fail;
     lock_path = concat(s->state_dir, "/lock");
     journal_path = concat(s->state_dir, "/journal");
@@ -460,6 +464,8 @@ void store_close(Store **sp)
     free(s->fingerprint);
     free(s->warnings);
     free(s->blas_core);
+    free(s->blas_core_note);
+    free(s->layout);
     free(s->state_dir);
     free(s->output);
     free(s);

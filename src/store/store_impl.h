@@ -6,7 +6,8 @@
  * variable's own dimensions), so a snapshot writes each variable whole:
  *
  *   val[v]   (ntasks, slot[v])  float for RTYPE_FLOAT, else double; NaN = none
- *            slot[v] = 1 | max_n | max_m | max_log | max_m * max_n by shape
+ *            slot[v] = 1 | max_n | max_m | max_log | max_m * max_n | max_n
+ *            by shape (task, feature, neuron, curve, weights, block)
  *   status   (ntasks)           TaskStatus
  *   reason   (ntasks)           malloc'd text for failed tasks, else NULL
  */
@@ -28,7 +29,7 @@ struct Store {
     int lock_fd;     /* OUT.state/lock, flock'd for the Store's lifetime */
 
     /* facts for the global attributes (copied from StoreRunInfo) */
-    char *blas_core;
+    char *blas_core, *blas_core_note, *layout;
     int blas_threads, mpi_size;
 
     int64_t ntasks;

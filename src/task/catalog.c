@@ -3,9 +3,12 @@
  *
  * The catalog is the single list of per-task measurements: the store makes
  * one dataset variable per entry, task_run fills them, task_result_pack
- * names them. Definitions follow science.md section 4: [TMS] Elhage et al.
- * 2022, "Toy Models of Superposition"; [CAP] Scherlis et al. 2022,
- * "Polysemanticity and Capacity in Neural Networks".
+ * names them. Definitions follow science.md sections 4 and 5: [TMS] Elhage
+ * et al. 2022, "Toy Models of Superposition"; [CAP] Scherlis et al. 2022,
+ * "Polysemanticity and Capacity in Neural Networks"; [POW] Chowdhury &
+ * Weiner, power activations; [INC] Lecomte et al., incidental
+ * polysemanticity. A variable's name never equals a job setting's (the
+ * dataset has a coordinate for each axis).
  */
 #include <math.h>
 #include <stdint.h>
@@ -33,6 +36,34 @@ const ResultVar result_vars[RV_COUNT] = {
     [RV_REPRESENTED] = {"represented",
         "number of represented features (norm > 0.5)",
         "1", SHAPE_TASK, RTYPE_INT, 0},
+    [RV_BLOCK_COUNT] = {"block_count",
+        "number of blocks: connected components of the represented features "
+        "under |cos(W_i, W_j)| > block_tau",
+        "1", SHAPE_TASK, RTYPE_INT, 0},
+    [RV_BLOCK_LARGEST] = {"block_largest",
+        "number of features in the largest block",
+        "1", SHAPE_TASK, RTYPE_INT, 0},
+    [RV_POLYSEMANTIC_NEURONS] = {"polysemantic_neurons",
+        "number of neurons holding two or more features with |W_ji| in "
+        "[neuron_window_lo, neuron_window_hi] (INC); privileged-basis models only",
+        "1", SHAPE_TASK, RTYPE_INT, 0},
+    [RV_INPUT_KURTOSIS] = {"input_kurtosis",
+        "kurtosis of an input coordinate, E[x_i^4] / E[x_i^2]^2 (CAP)",
+        "1", SHAPE_TASK, RTYPE_DOUBLE, 0},
+    [RV_PREDICTED_LOSS] = {"predicted_loss",
+        "quadratic model: optimal population loss predicted for these importances, "
+        "kurtosis and m, sum_i L_i(C_i) (CAP)",
+        "1", SHAPE_TASK, RTYPE_DOUBLE, 0},
+    [RV_QUADRATIC_BIAS] = {"quadratic_bias",
+        "quadratic model: the scalar output bias e",
+        "1", SHAPE_TASK, RTYPE_DOUBLE, 0},
+    [RV_POWER_GAIN] = {"power_gain",
+        "power model: gain Lg = 2 E<x, x'> - E||x'||^2 on the evaluation sample (POW)",
+        "1", SHAPE_TASK, RTYPE_DOUBLE, 0},
+    [RV_POWER_GAIN_BASELINE] = {"power_gain_baseline",
+        "power model: largest gain without superposition, p min(m, n) "
+        "mu_(q+1)^2 / mu_(2q) (POW)",
+        "1", SHAPE_TASK, RTYPE_DOUBLE, 0},
     [RV_WALL_TIME] = {"wall_time",
         "wall-clock time of the task (training and measurement)",
         "s", SHAPE_TASK, RTYPE_DOUBLE, RV_NONDETERMINISTIC},
@@ -55,6 +86,35 @@ const ResultVar result_vars[RV_COUNT] = {
     [RV_FEATURE_IMPORTANCE] = {"feature_importance",
         "feature importance I_i (weight of the feature in the loss)",
         "1", SHAPE_FEATURE, RTYPE_FLOAT, 0},
+    [RV_FEATURE_BLOCK] = {"feature_block",
+        "block of the feature (-1, a missing value, when not represented)",
+        "1", SHAPE_FEATURE, RTYPE_INT, 0},
+    [RV_FOURTH_NORM_RATIO] = {"fourth_norm_ratio",
+        "sum_j W_ji^4 / (sum_j W_ji^2)^2: 1 when one neuron carries the feature; "
+        "privileged-basis models only",
+        "1", SHAPE_FEATURE, RTYPE_FLOAT, 0},
+    [RV_PREDICTED_CAPACITY] = {"predicted_capacity",
+        "quadratic model: optimal capacity C_i predicted for these importances, "
+        "kurtosis and m (CAP)",
+        "1", SHAPE_FEATURE, RTYPE_FLOAT, 0},
+    [RV_NEURON_FEATURES] = {"neuron_features",
+        "number of features with |W_ji| in [neuron_window_lo, neuron_window_hi] (INC); "
+        "privileged-basis models only",
+        "1", SHAPE_NEURON, RTYPE_INT, 0},
+    [RV_NEURON_PARTICIPATION] = {"neuron_participation",
+        "participation ratio of the neuron, (sum_i W_ji^2)^2 / sum_i W_ji^4 "
+        "(1 = one feature); privileged-basis models only",
+        "1", SHAPE_NEURON, RTYPE_FLOAT, 0},
+    [RV_BLOCK_SIZE] = {"block_size",
+        "number of features in the block",
+        "1", SHAPE_BLOCK, RTYPE_INT, 0},
+    [RV_BLOCK_CAPACITY] = {"block_capacity",
+        "sum of the capacities of the block's features (an integer at the CAP optimum)",
+        "1", SHAPE_BLOCK, RTYPE_FLOAT, 0},
+    [RV_BLOCK_RESIDUAL] = {"block_residual",
+        "||G_b^2 - c G_b||_F / ||G_b^2||_F, c = tr(G_b^2) / tr(G_b): 0 when the "
+        "block's Gram matrix is a multiple of a projection (CAP)",
+        "1", SHAPE_BLOCK, RTYPE_FLOAT, 0},
     [RV_LOSS_CURVE] = {"loss_curve",
         "mean training loss over each log window",
         "1", SHAPE_CURVE, RTYPE_FLOAT, 0},
@@ -75,6 +135,7 @@ size_t result_len(int v, int n, int m, int nlog)
     case SHAPE_NEURON: return (size_t)m;
     case SHAPE_CURVE: return (size_t)nlog;
     case SHAPE_WEIGHTS: return (size_t)m * (size_t)n;
+    case SHAPE_BLOCK: return (size_t)n; // a task has at most n blocks
     }
     return 0;
 }

@@ -1,5 +1,5 @@
-/* optim.c - the optimiser and the learning-rate schedule (science.md
- * section 3, include/polysweep/train.h).
+/* optim.c - the optimisers (AdamW, SGD) and the learning-rate schedules
+ * (science.md section 3, include/polysweep/train.h).
  *
  * AdamW follows torch.optim.AdamW of PyTorch 1.13 (_single_tensor_adamw in
  * torch/optim/adamw.py; Loshchilov and Hutter, "Decoupled weight decay
@@ -11,12 +11,55 @@
 
 #include "polysweep/train.h"
 
-/* Constant for now. Schedules (linear, cosine, warmup_cosine) become a switch
- * on the task's schedule here; everything else already calls this per step. */
+/* The schedules of train.h, in double. t/T uses the 0-based step, so the
+ * first update always gets the full lr (except during warm-up) and the
+ * decaying schedules never reach exactly 0 within the run. */
 double train_lr_at(const TaskSpec *t, int64_t step)
 {
-    (void)step;
-    return t->lr;
+    const double pi = 3.14159265358979323846;
+    const double s = (double)step, T = (double)t->steps;
+    switch (t->lr_schedule) {
+    case SCHED_LINEAR:
+        return t->lr * (1.0 - s / T);
+    case SCHED_COSINE:
+        return t->lr * 0.5 * (1.0 + cos(pi * s / T));
+    case SCHED_WARMUP_COSINE: {
+        const double W = (double)t->warmup_steps;
+        if (step < t->warmup_steps)
+            return t->lr * (s + 1.0) / W;
+        if (T <= W)
+            return t->lr;
+        return t->lr * 0.5 * (1.0 + cos(pi * (s - W) / (T - W)));
+    }
+    case SCHED_CONSTANT:
+    default:
+        return t->lr;
+    }
+}
+
+/* PyTorch 1.13, _single_tensor_sgd (torch/optim/sgd.py), dampening 0:
+ *   d_p = d_p.add(param, alpha=weight_decay)        if weight_decay != 0
+ *   buf = clone(d_p) at the first step, else buf.mul_(momentum).add_(d_p)
+ *   d_p = buf                                       if momentum != 0
+ *   param.add_(d_p, alpha=-lr)
+ * in float32, each scalar cast to float, each operation rounded on its own
+ * (PyTorch's AVX2 add kernel may fuse value * t + self into an FMA, like
+ * AdamW's; we do not). */
+void train_sgd(float *p, float *buf, const float *g, size_t len, double lr,
+               double momentum, double weight_decay, int64_t t)
+{
+    const float wd = (float)weight_decay, mu = (float)momentum, neg_lr = (float)-lr;
+    for (size_t k = 0; k < len; k++) {
+        float d = g[k];
+        if (weight_decay != 0.0)
+            d = d + wd * p[k];
+        if (momentum != 0.0) {
+            float bk = t <= 1 ? d : buf[k] * mu + d;
+            buf[k] = bk;
+            d = bk;
+        }
+        p[k] = p[k] + neg_lr * d;
+    }
 }
 
 /* PyTorch, per parameter tensor, with step t already incremented:

@@ -1,10 +1,14 @@
 /* train.c - a model's training state, the step loop and the evaluation loss
  * (science.md section 3, include/polysweep/train.h).
  *
- * Determinism: a step's batch is data_sample(key, STREAM_BATCH, step), the
- * initial weights come from STREAM_INIT, and the optimiser state lives in
- * `persist`; so training from a copy of `persist` taken after any step ends
+ * Determinism: a step's batch is data_sample(key, STREAM_BATCH, step), its
+ * hidden noise data_hidden_noise(key, step) (STREAM_NOISE), the initial
+ * weights come from STREAM_INIT, and the optimiser state lives in `persist`;
+ * so training from a copy of `persist` taken after any step ends
  * bit-identical to an uninterrupted run (for a fixed BLAS thread count).
+ * population_loss draws nothing at all: each step is the exact loss and
+ * gradient (model_population_loss_grad), and b[0] is reset to the optimal
+ * bias after every update, so it is measured like a trained bias.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,11 +30,39 @@ static int eval_rows(const TaskSpec *t)
     return t->batch > TRAIN_EVAL_CHUNK ? t->batch : TRAIN_EVAL_CHUNK;
 }
 
+/* What the model and the trainer can run (the job file checks the same with
+ * messages; this guards TaskSpecs built by hand). */
+static int train_spec_ok(const TaskSpec *t)
+{
+    if (t->arch < 0 || t->arch >= ARCH_COUNT || t->n < 1 || t->m < 1 || t->batch < 1 ||
+        t->log_every < 1 || t->steps < 0)
+        return 0;
+    if (t->values < 0 || t->values >= VALUES_COUNT || t->hidden_noise < 0 ||
+        t->hidden_noise >= NOISE_COUNT || t->init < 0 || t->init >= INIT_COUNT ||
+        t->optimizer < 0 || t->optimizer >= OPT_COUNT || t->lr_schedule < 0 ||
+        t->lr_schedule >= SCHED_COUNT)
+        return 0;
+    if (t->arch == ARCH_POWER && (t->q < 1 || t->q % 2 == 0))
+        return 0;
+    if (t->population_loss && (t->arch != ARCH_QUADRATIC || !(t->kurtosis >= 1.0)))
+        return 0;
+    if (t->lr_schedule == SCHED_WARMUP_COSINE && t->warmup_steps >= t->steps &&
+        t->steps > 0)
+        return 0;
+    return 1;
+}
+
+static void population_bias(TrainState *st)
+{
+    const TaskSpec *t = &st->spec;
+    if (t->population_loss && model_bias_used(t))
+        st->params[model_b_offset(t)] = (float)model_population_bias_f32(t, st->params, st->I);
+}
+
 int train_state_create(const TaskSpec *t, TrainState **out)
 {
     *out = NULL;
-    if (t->arch < 0 || t->arch >= ARCH_COUNT || t->n < 1 || t->m < 1 || t->batch < 1 ||
-        t->log_every < 1 || t->steps < 0)
+    if (!train_spec_ok(t))
         return PS_EINVAL;
     TrainState *st = calloc(1, sizeof *st);
     double *imp = NULL;
@@ -63,12 +95,14 @@ int train_state_create(const TaskSpec *t, TrainState **out)
     st->m1 = (float *)(base + o_m1);
     st->m2 = (float *)(base + o_m2);
 
-    /* scratch: grad | x (rows, n) | I (n) | ws; rows also fit an eval chunk */
+    /* scratch: grad | x (rows, n) | I (n) | noise (m) | ws; rows also fit an
+     * eval chunk */
     const int rows = eval_rows(t);
     size_t s_grad = 0;
     size_t s_x = align64(s_grad + np * sizeof(float));
     size_t s_I = align64(s_x + (size_t)rows * n * sizeof(float));
-    size_t s_ws = align64(s_I + n * sizeof(float));
+    size_t s_noise = align64(s_I + n * sizeof(float));
+    size_t s_ws = align64(s_noise + m * sizeof(float));
     size_t s_len = align64(s_ws + model_workspace_len(t, rows) * sizeof(float));
     st->scratch = aligned_alloc(64, s_len);
     if (!st->scratch)
@@ -78,13 +112,17 @@ int train_state_create(const TaskSpec *t, TrainState **out)
     st->grad = (float *)(sb + s_grad);
     st->x = (float *)(sb + s_x);
     st->I = (float *)(sb + s_I);
+    st->noise = (float *)(sb + s_noise);
     st->ws = (float *)(sb + s_ws);
 
     /* Xavier-normal W (Glorot and Bengio 2010): std sqrt(2 / (fan_in +
      * fan_out)) = sqrt(2 / (n + m)), as torch.nn.init.xavier_normal_ in the
-     * TMS notebook. b = 0. */
-    data_normal(t->key, STREAM_INIT, 0, (float)sqrt(2.0 / (double)(n + m)),
-                st->params + model_w_offset(), (int64_t)(m * n));
+     * TMS notebook; or normal with std 1/sqrt(m), N(0, 1/m) as in INC. The
+     * same draws, scaled. b = 0. */
+    const double std = t->init == INIT_NORMAL ? 1.0 / sqrt((double)m)
+                                              : sqrt(2.0 / (double)(n + m));
+    data_normal(t->key, STREAM_INIT, 0, (float)std, st->params + model_w_offset(),
+                (int64_t)(m * n));
 
     imp = malloc(n * sizeof *imp);
     if (!imp)
@@ -93,6 +131,7 @@ int train_state_create(const TaskSpec *t, TrainState **out)
     for (size_t i = 0; i < n; i++)
         st->I[i] = (float)imp[i];
     free(imp);
+    population_bias(st);
     *out = st;
     return 0;
 
@@ -142,15 +181,32 @@ int train_run(TrainState *st, const TrainHooks *hooks, char *reason, size_t len)
 
     const unsigned fpenv = kern_fpenv_ftz();
     for (int64_t s = *st->step; s < t->steps; s++) {
-        data_sample(t, t->key, STREAM_BATCH, (uint64_t)s, B, st->x);
-        double loss = model_loss_grad_f32(t, st->params, st->I, st->x, B, st->grad, st->ws);
+        double loss;
+        if (t->population_loss) {
+            loss = model_population_loss_grad_f32(t, st->params, st->I, st->grad, st->ws);
+        } else {
+            const float *xi = NULL;
+            data_sample(t, t->key, STREAM_BATCH, (uint64_t)s, B, st->x);
+            if (t->hidden_noise != NOISE_NONE) {
+                data_hidden_noise(t, t->key, (uint64_t)s, st->noise);
+                xi = st->noise;
+            }
+            loss = model_loss_grad_noise_f32(t, st->params, st->I, st->x, B, xi, st->grad,
+                                             st->ws);
+        }
         if (!isfinite(loss)) {
             set_reason(reason, len, "loss", loss, s);
             rc = PS_ENUMERIC;
             break;
         }
-        train_adamw(st->params, st->m1, st->m2, st->grad, st->nparam, train_lr_at(t, s),
-                    t->beta1, t->beta2, t->eps, t->weight_decay, s + 1);
+        if (t->optimizer == OPT_SGD)
+            train_sgd(st->params, st->m1, st->grad, st->nparam, train_lr_at(t, s),
+                      t->momentum, t->weight_decay, s + 1);
+        else
+            train_adamw(st->params, st->m1, st->m2, st->grad, st->nparam,
+                        train_lr_at(t, s), t->beta1, t->beta2, t->eps, t->weight_decay,
+                        s + 1);
+        population_bias(st);
         st->window[0] += loss;
         st->window[1] += 1.0;
         if ((s + 1) % t->log_every == 0 || s + 1 == t->steps) {
@@ -179,7 +235,8 @@ int train_run(TrainState *st, const TrainHooks *hooks, char *reason, size_t len)
 
 /* The held-out sample: chunk c is data_sample(eval key, STREAM_EVAL, step c)
  * with TRAIN_EVAL_CHUNK rows (the last one a prefix of a full chunk), so the
- * sample depends only on the seed and the data law (data_eval_key). */
+ * sample depends only on the seed and the data law (data_eval_key); for
+ * one_hot it is the basis vectors e_0, e_1, ... in chunks. No noise. */
 double train_eval_loss(TrainState *st)
 {
     const TaskSpec *t = &st->spec;
@@ -193,7 +250,10 @@ double train_eval_loss(TrainState *st)
         int rows = t->eval_samples - done;
         if (rows > TRAIN_EVAL_CHUNK)
             rows = TRAIN_EVAL_CHUNK;
-        data_sample(t, key, STREAM_EVAL, c, rows, st->x);
+        if (t->values == VALUES_ONE_HOT)
+            data_one_hot(t->n, done, rows, st->x);
+        else
+            data_sample(t, key, STREAM_EVAL, c, rows, st->x);
         sum += model_loss_grad_f32(t, st->params, st->I, st->x, rows, NULL, st->ws) * rows;
         done += rows;
     }

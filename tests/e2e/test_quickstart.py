@@ -34,8 +34,10 @@ def test_dataset_layout():
     with open(os.path.join(SOURCE, JOB)) as f:
         job_text = f.read()
     ds = xr.open_dataset(OUT)
-    check(dict(ds.sizes) == {"arch": 2, "sparsity": 6, "feature": 20, "log_step": 30, "neuron": 5}
-          or dict(ds.sizes) == {"arch": 2, "sparsity": 6, "feature": 20, "log_step": 30},
+    check(dict(ds.sizes) == {"arch": 2, "sparsity": 6, "feature": 20, "log_step": 30, "neuron": 5,
+                             "block": 20}
+          or dict(ds.sizes) == {"arch": 2, "sparsity": 6, "feature": 20, "log_step": 30,
+                                "block": 20},
           f"dimensions: {dict(ds.sizes)}")
     check([str(a) for a in ds.arch.values] == ["linear", "relu_output"], f"arch coordinate {ds.arch.values}")
     check(ds.arch.dtype == object and isinstance(ds.arch.values[0], str), "arch is not decoded as str")

@@ -1,5 +1,6 @@
-/* test_data.c - Philox known answers, the batch law and its determinism,
- * normal draws, importances, the evaluation key (src/data). */
+/* test_data.c - Philox known answers, the batch laws (uniform, signed laws,
+ * one_hot) and their determinism and moments, normal draws, hidden noise,
+ * importances, the evaluation key (src/data). */
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -277,6 +278,194 @@ TEST(importance_laws)
         CHECK(I[i] == 0.0);
 }
 
+/* ---- value laws ---- */
+
+/* Each element of a signed law against a scalar restatement of data.h's
+ * layout, for an odd element count (the last block half used). */
+TEST(signed_laws_match_counter_layout)
+{
+    const uint64_t key = 0x0123456789abcdefull;
+    const int laws[] = {VALUES_UNIFORM_SIGNED, VALUES_GAUSSIAN, VALUES_RADEMACHER};
+    for (int l = 0; l < 3; l++)
+        for (int uv = 0; uv < 2; uv++) {
+            TaskSpec t = spec(7, 0.45);
+            t.values = laws[l];
+            t.unit_variance = uv;
+            const double mu2 = laws[l] == VALUES_UNIFORM_SIGNED ? 1.0 / 3 : 1.0;
+            const double sc = uv ? 1 / sqrt(0.45 * mu2) : 1.0;
+            CHECK_REL(data_value_scale(&t), sc, 1e-15, 0);
+            enum { B = 9 };
+            float xs[B * 7];
+            int64_t nnz = data_sample(&t, key, STREAM_BATCH, 7, B, xs);
+            int64_t count = 0, bad = 0;
+            for (int k = 0; k < B * 7; k++) {
+                uint32_t ctr[4] = {(uint32_t)(k / 2), 7, 0, STREAM_BATCH}, o[4];
+                philox4x32(ctr, key, o);
+                uint32_t a = o[2 * (k & 1)], v = o[2 * (k & 1) + 1];
+                double val;
+                if (laws[l] == VALUES_GAUSSIAN) {
+                    double r = sqrt(-2 * log(((double)o[1] + 0.5) / 4294967296.0));
+                    double th = 2 * M_PI * (((double)o[3] + 0.5) / 4294967296.0);
+                    val = k & 1 ? r * sin(th) : r * cos(th);
+                } else if (laws[l] == VALUES_RADEMACHER) {
+                    val = v >> 31 ? -1.0 : 1.0;
+                } else {
+                    val = ((double)(v >> 8) + 0.5) / 8388608.0 - 1.0; /* (j + 1/2) 2^-23 - 1 */
+                }
+                float want = (double)a < 0.45 * 4294967296.0 ? (float)(sc * val) : 0.0f;
+                bad += memcmp(&want, &xs[k], sizeof want) != 0;
+                count += want != 0.0f;
+            }
+            CHECK_INT_EQ(bad, 0);
+            CHECK_INT_EQ(nnz, count);
+            /* The same active pattern as the uniform law; a prefix for smaller B. */
+            TaskSpec tu = spec(7, 0.45);
+            float xu[B * 7], xp[3 * 7];
+            data_sample(&tu, key, STREAM_BATCH, 7, B, xu);
+            int same = 0;
+            for (int k = 0; k < B * 7; k++)
+                same += (xu[k] != 0.0f) == (xs[k] != 0.0f);
+            CHECK_INT_EQ(same, B * 7);
+            data_sample(&t, key, STREAM_BATCH, 7, 3, xp);
+            CHECK(memcmp(xp, xs, sizeof xp) == 0);
+        }
+}
+
+/* Sampled moments against data_value_moment and data_kurtosis: E[x^k] =
+ * p E[xi^k] for k = 2, 4, 6 and the kurtosis E[x^4]/E[x^2]^2, within 5
+ * standard errors (of E[x^k]: sqrt((p mu_2k - (p mu_k)^2) / N)); and the
+ * kurtosis formulas of science.md: 3/p, 1/p, 9/(5p). */
+TEST(law_moments_and_kurtosis)
+{
+    const int laws[] = {VALUES_UNIFORM, VALUES_UNIFORM_SIGNED, VALUES_GAUSSIAN,
+                        VALUES_RADEMACHER};
+    const double dens[] = {1.0, 0.2};
+    const int B = 4000, n = 50;
+    float *x = malloc((size_t)B * n * sizeof *x);
+    REQUIRE(x);
+    for (int l = 0; l < 4; l++)
+        for (int d = 0; d < 2; d++)
+            for (int uv = 0; uv <= (laws[l] != VALUES_UNIFORM); uv++) {
+                TaskSpec t = spec(n, dens[d]);
+                t.values = laws[l];
+                t.unit_variance = uv;
+                const double p = dens[d], N = (double)B * n;
+                data_sample(&t, 77, STREAM_BATCH, 1, B, x);
+                double mom[7] = {0};
+                for (int64_t k = 0; k < (int64_t)B * n; k++) {
+                    double v = x[k], pw = 1;
+                    for (int e = 1; e <= 6; e++)
+                        mom[e] += (pw *= v);
+                }
+                for (int e = 2; e <= 6; e += 2) {
+                    double want = p * data_value_moment(&t, e);
+                    double var = p * data_value_moment(&t, 2 * e) - want * want;
+                    CHECK_NEAR(mom[e] / N, want, 5 * sqrt(var / N) + 1e-6 * want);
+                }
+                /* odd moments vanish for the symmetric laws */
+                if (laws[l] != VALUES_UNIFORM)
+                    CHECK_NEAR(mom[1] / N, 0.0, 5 * sqrt(p * data_value_moment(&t, 2) / N));
+                double K = (mom[4] / N) / ((mom[2] / N) * (mom[2] / N));
+                CHECK_REL(K, data_kurtosis(&t), 0.03, 0);
+                double formula = laws[l] == VALUES_GAUSSIAN ? 3 / p
+                                 : laws[l] == VALUES_RADEMACHER ? 1 / p : 1.8 / p;
+                CHECK_REL(data_kurtosis(&t), formula, 1e-14, 0);
+                if (uv) /* unit variance, the CAP convention */
+                    CHECK_REL(p * data_value_moment(&t, 2), 1.0, 1e-14, 0);
+                CHECK_REL(data_law_kurtosis(laws[l]), formula * p, 1e-14, 0);
+            }
+    free(x);
+    /* The laws' moments by hand. */
+    CHECK(data_law_moment(VALUES_GAUSSIAN, 6) == 15.0);
+    CHECK(data_law_moment(VALUES_GAUSSIAN, 8) == 105.0);
+    CHECK(data_law_moment(VALUES_GAUSSIAN, 3) == 0.0);
+    CHECK(data_law_moment(VALUES_UNIFORM, 3) == 0.25);
+    CHECK(data_law_moment(VALUES_UNIFORM_SIGNED, 4) == 0.2);
+    CHECK(data_law_moment(VALUES_RADEMACHER, 10) == 1.0);
+    CHECK(data_law_moment(VALUES_GAUSSIAN, 0) == 1.0);
+    CHECK(isnan(data_law_moment(VALUES_GAUSSIAN, -1)));
+    TaskSpec g = spec(4, 0.25);
+    g.values = VALUES_GAUSSIAN;
+    g.unit_variance = 1; /* xi / sqrt(p): E = (k-1)!! p^(-k/2) */
+    CHECK_REL(data_value_moment(&g, 6), 15.0 * 64, 1e-14, 0);
+    CHECK_REL(data_value_moment(&g, 4), 3.0 * 16, 1e-14, 0);
+    /* unit_variance does not apply to uniform: no scaling */
+    TaskSpec u = spec(4, 0.25);
+    u.unit_variance = 1;
+    CHECK(data_value_scale(&u) == 1.0);
+    CHECK_REL(data_kurtosis(&u), 7.2, 1e-14, 0);
+    /* one_hot: x_i is 1 with probability 1/n */
+    u.values = VALUES_ONE_HOT;
+    CHECK(data_kurtosis(&u) == 4.0);
+    CHECK(data_value_moment(&u, 3) == 1.0);
+    CHECK(isnan(data_law_kurtosis(VALUES_ONE_HOT)));
+    /* the laws' own kurtosis, mu4 / mu2^2, against the moments */
+    for (int v = 0; v < VALUES_ONE_HOT; v++) {
+        double mu2 = data_law_moment(v, 2);
+        CHECK_REL(data_law_kurtosis(v), data_law_moment(v, 4) / (mu2 * mu2), 1e-15, 0);
+    }
+    CHECK(data_law_kurtosis(VALUES_UNIFORM) == 1.8); /* exactly: kurtosis 1.8 is density 1 */
+}
+
+TEST(one_hot_is_the_identity)
+{
+    TaskSpec t = spec(6, 0.3);
+    t.values = VALUES_ONE_HOT;
+    float x[13 * 6];
+    for (uint64_t step = 0; step < 3; step++) {
+        memset(x, 0x7f, sizeof x);
+        CHECK_INT_EQ(data_sample(&t, 5, STREAM_BATCH, step, 6, x), 6);
+        for (int r = 0; r < 6; r++)
+            for (int i = 0; i < 6; i++)
+                CHECK(x[r * 6 + i] == (r == i ? 1.0f : 0.0f));
+    }
+    /* more rows repeat the basis; data_one_hot starts anywhere */
+    data_sample(&t, 5, STREAM_BATCH, 0, 13, x);
+    for (int r = 0; r < 13; r++)
+        CHECK(x[r * 6 + r % 6] == 1.0f);
+    data_one_hot(6, 4, 3, x);
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < 6; i++)
+            CHECK(x[r * 6 + i] == (i == (4 + r) % 6 ? 1.0f : 0.0f));
+}
+
+/* One draw of m values per step, from STREAM_NOISE: bipolar +-sigma from
+ * one word each, gaussian = data_normal; deterministic, new every step. */
+TEST(hidden_noise_draws)
+{
+    TaskSpec t = spec(3, 1.0);
+    t.m = 4001;
+    t.noise_sigma = 0.25;
+    static float a[4001], b[4001], z[4001];
+    t.hidden_noise = NOISE_BIPOLAR;
+    data_hidden_noise(&t, 42, 9, a);
+    data_hidden_noise(&t, 42, 9, b);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    int plus = 0, bad = 0;
+    for (int j = 0; j < t.m; j++) {
+        uint32_t ctr[4] = {(uint32_t)(j / 4), 9, 0, STREAM_NOISE}, o[4];
+        philox4x32(ctr, 42, o);
+        bad += a[j] != (o[j % 4] < 0x80000000u ? 0.25f : -0.25f);
+        plus += a[j] > 0;
+    }
+    CHECK_INT_EQ(bad, 0);
+    CHECK_NEAR(plus, t.m / 2.0, 4 * sqrt(t.m / 4.0));
+    data_hidden_noise(&t, 42, 10, b);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    t.hidden_noise = NOISE_GAUSSIAN;
+    data_hidden_noise(&t, 42, 9, a);
+    data_normal(42, STREAM_NOISE, 9, 0.25f, z, t.m);
+    CHECK(memcmp(a, z, sizeof a) == 0);
+    double s2 = 0;
+    for (int j = 0; j < t.m; j++)
+        s2 += (double)a[j] * a[j];
+    CHECK_NEAR(s2 / t.m, 0.0625, 4 * 0.0625 * sqrt(2.0 / t.m));
+    t.hidden_noise = NOISE_NONE;
+    data_hidden_noise(&t, 42, 9, a);
+    for (int j = 0; j < t.m; j++)
+        CHECK(a[j] == 0.0f);
+}
+
 TEST(eval_key_depends_on_data_law_only)
 {
     TaskSpec a = spec(20, 0.1);
@@ -300,6 +489,27 @@ TEST(eval_key_depends_on_data_law_only)
     b.density = nextafter(0.1, 1.0); /* %.17g distinguishes neighbours */
     CHECK(data_eval_key(&b) != k0);
     CHECK(data_eval_key(&a) == k0); /* pure */
+    /* The uniform law keeps the key of "eval;seed=1;n=20;density=0.1..." it
+     * had before value laws existed; the others append their law (keys from
+     * FNV-1a + splitmix64 in Python, as in test_grid.c). */
+    CHECK(k0 == 0xccc8095e49e88a80ull);
+    b = a;
+    b.values = VALUES_GAUSSIAN;
+    b.unit_variance = 1;
+    CHECK(data_eval_key(&b) == 0xe221f31e8177b2b9ull);
+    b.unit_variance = 0;
+    uint64_t kg = data_eval_key(&b);
+    CHECK(kg != k0 && kg != 0xe221f31e8177b2b9ull);
+    b.values = VALUES_RADEMACHER;
+    CHECK(data_eval_key(&b) != kg && data_eval_key(&b) != k0);
+    /* the model's options do not matter */
+    b = a;
+    b.hidden_noise = NOISE_GAUSSIAN;
+    b.noise_sigma = 0.1;
+    b.l1 = 0.01;
+    b.optimizer = OPT_SGD;
+    b.q = 5;
+    CHECK(data_eval_key(&b) == k0);
 }
 
 HARNESS_MAIN

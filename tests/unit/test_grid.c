@@ -118,6 +118,23 @@ TEST(no_axes_is_one_task_of_defaults)
     CHECK_INT_EQ(t.log_every, 100);
     CHECK_INT_EQ(t.eval_samples, 10000);
     CHECK_INT_EQ(t.save_weights, 0);
+    /* the settings of the architectures, options and value laws */
+    CHECK_INT_EQ(t.q, 3);
+    CHECK_NEAR(t.l1, 0, 0);
+    CHECK_INT_EQ(t.hidden_noise, NOISE_NONE);
+    CHECK_NEAR(t.noise_sigma, 0, 0);
+    CHECK_INT_EQ(t.population_loss, 0);
+    CHECK_INT_EQ(t.values, VALUES_UNIFORM);
+    CHECK_INT_EQ(t.unit_variance, 0);
+    CHECK_NEAR(t.kurtosis, 1.8, 1e-15); /* dense U[0, 1): E x^4 / (E x^2)^2 = 9/5 */
+    CHECK_INT_EQ(t.init, INIT_XAVIER_NORMAL);
+    CHECK_INT_EQ(t.optimizer, OPT_ADAMW);
+    CHECK_INT_EQ(t.lr_schedule, SCHED_CONSTANT);
+    CHECK_INT_EQ(t.warmup_steps, 0);
+    CHECK_NEAR(t.momentum, 0, 0);
+    CHECK_NEAR(t.block_tau, 0.05, 0);
+    CHECK_NEAR(t.neuron_window_lo, 0.8, 0);
+    CHECK_NEAR(t.neuron_window_hi, 1.2, 0);
     CHECK(t.key == 0xa33b12ef7faedc5eULL);
     CHECK_INT_EQ(grid_max_n(g), 20);
     CHECK_INT_EQ(grid_max_m(g), 5);
@@ -291,6 +308,132 @@ TEST(sparsity_density_resolution)
     job_free(&job);
 }
 
+/* Derived settings: the density from kurtosis (p = mu4 / (mu2^2 K) per
+ * law), the kurtosis from the density, one_hot's density 1/n, batch n and
+ * evaluation sample n, power's bias. */
+TEST(derived_settings)
+{
+    JobSpec *job = parse_ok("grid:\n"
+                            "  values: [uniform, uniform_signed, gaussian, rademacher]\n"
+                            "  kurtosis: [3, 12]\n");
+    Grid *g = grid_ok(job);
+    REQUIRE(g);
+    static const double law_k[] = {1.8, 1.8, 3, 1};
+    for (int v = 0; v < 4; v++)
+        for (int k = 0; k < 2; k++) {
+            TaskSpec t;
+            grid_task_spec(g, v * 2 + k, &t);
+            double K = k ? 12 : 3;
+            CHECK_INT_EQ(t.values, v);
+            CHECK(t.kurtosis == K); /* the given value, exactly */
+            CHECK_REL(t.density, law_k[v] / K, 1e-15, 0);
+            CHECK_REL(t.sparsity, 1 - law_k[v] / K, 1e-15, 0);
+        }
+    grid_free(&g);
+    job_free(&job);
+
+    /* the least kurtosis of each law is density 1 exactly */
+    static const char *const least[] = {"settings: {kurtosis: 1.8}",
+                                        "settings: {values: uniform_signed, kurtosis: 1.8}",
+                                        "settings: {values: gaussian, kurtosis: 3}",
+                                        "settings: {values: rademacher, kurtosis: 1}"};
+    for (int k = 0; k < 4; k++) {
+        job = parse_ok(least[k]);
+        g = grid_ok(job);
+        REQUIRE(g);
+        TaskSpec t;
+        grid_task_spec(g, 0, &t);
+        CHECK(t.density == 1.0 && t.sparsity == 0.0);
+        grid_free(&g);
+        job_free(&job);
+    }
+
+    job = parse_ok("grid:\n"
+                   "  values: [gaussian, rademacher]\n"
+                   "  density: [1, 0.25]\n");
+    g = grid_ok(job);
+    REQUIRE(g);
+    for (int i = 0; i < 4; i++) {
+        TaskSpec t;
+        grid_task_spec(g, i, &t);
+        CHECK_REL(t.kurtosis, (i < 2 ? 3.0 : 1.0) / (i % 2 ? 0.25 : 1.0), 1e-15, 0);
+    }
+    grid_free(&g);
+    job_free(&job);
+
+    job = parse_ok("grid: {n: [4, 256], arch: [relu_output, power]}\n"
+                   "settings: {values: one_hot, m: 1024}\n");
+    g = grid_ok(job);
+    REQUIRE(g);
+    for (int i = 0; i < 4; i++) {
+        TaskSpec t;
+        grid_task_spec(g, i, &t);
+        int n = i < 2 ? 4 : 256;
+        CHECK_INT_EQ(t.n, n);
+        CHECK_INT_EQ(t.batch, n);
+        CHECK_INT_EQ(t.eval_samples, n);
+        CHECK_NEAR(t.density, 1.0 / n, 0);
+        CHECK_NEAR(t.kurtosis, n, 0);
+        CHECK_INT_EQ(t.bias, i % 2 ? 0 : 1); /* power has none */
+    }
+    grid_free(&g);
+    job_free(&job);
+}
+
+/* The estimate follows each architecture's work (grid.c): check a few
+ * formulas exactly and the orderings that follow. Default sizes n = 20,
+ * m = 5, B = 1024, 10^4 steps, 10^4 evaluation samples. */
+TEST(cost_per_architecture)
+{
+    static const char *const arch[] = {"linear", "relu_output", "gelu_output",
+                                       "relu_hidden", "quadratic", "power"};
+    double c[6];
+    for (int a = 0; a < 6; a++) {
+        char text[128];
+        snprintf(text, sizeof text, "settings: {arch: %s}", arch[a]);
+        JobSpec *job = parse_ok(text);
+        Grid *g = grid_ok(job);
+        REQUIRE(g);
+        c[a] = grid_task_cost(g, 0);
+        grid_free(&g);
+        job_free(&job);
+    }
+    const double opt = 16 * (100 + 20), ev = 1e4 * (4 * 100 + 10 * 20);
+    CHECK_NEAR(c[0], 14361200000.0, 0);
+    CHECK_NEAR(c[1], c[0], 0);
+    CHECK_NEAR(c[2], 1e4 * (10 * 1024 * 100 + 60 * 1024 * 20 + opt) + ev, 0);
+    CHECK_NEAR(c[3], 1e4 * (10 * 1024 * 100 + 20 * 1024 * 20 + 4 * 1024 * 5 + opt) + ev, 0);
+    CHECK_NEAR(c[4], 1e4 * (4 * 1024 * 100 + 10 * 1024 * 20 + 6 * 1024 * 5 + opt) +
+                         1e4 * (2 * 100 + 4 * 20 + 2 * 5), 0);
+    CHECK_NEAR(c[5], 1e4 * (10 * 1024 * 100 + 26 * 1024 * 20 + opt) + ev, 0);
+    /* population loss: no batch, O(n^2 m) per step */
+    JobSpec *job = parse_ok("settings: {arch: quadratic, population_loss: true, "
+                            "values: gaussian, unit_variance: true, n: 100, m: 10}");
+    Grid *g = grid_ok(job);
+    REQUIRE(g);
+    CHECK_NEAR(grid_task_cost(g, 0),
+               1e4 * (4 * 1e4 * 10 + 10 * 1e4 + 16 * (1000 + 100)) + 1e4 * (2000 + 400 + 20), 0);
+    grid_free(&g);
+    job_free(&job);
+    /* one_hot: a batch of n rows; gaussian values cost more than uniform */
+    job = parse_ok("grid: {values: [uniform, gaussian, one_hot]}\nsettings: {n: 50}");
+    g = grid_ok(job);
+    REQUIRE(g);
+    CHECK(grid_task_cost(g, 1) > grid_task_cost(g, 0));
+    CHECK(grid_task_cost(g, 2) < grid_task_cost(g, 0) / 10);
+    CHECK_NEAR(grid_task_cost(g, 2),
+               1e4 * (10 * 50 * 250 + 20 * 50 * 50 + 16 * 300) + 50 * (4 * 250 + 500), 0);
+    grid_free(&g);
+    job_free(&job);
+    /* SGD is cheaper than AdamW, l1 costs a pass over W */
+    job = parse_ok("grid: {optimizer: [adamw, sgd]}\nsettings: {momentum: 0.5}");
+    g = grid_ok(job);
+    REQUIRE(g);
+    CHECK_NEAR(grid_task_cost(g, 0) - grid_task_cost(g, 1), 1e4 * 10 * 120, 0);
+    grid_free(&g);
+    job_free(&job);
+}
+
 TEST(cost_formula_and_monotonicity)
 {
     /* Defaults n=20, m=5, B=1024, steps=10^4, eval_samples=10^4:
@@ -373,6 +516,101 @@ TEST(cross_setting_errors)
     CHECK_GRID_ERR("grid:\n  seed: {range: [0, 1000000]}\n  n: {range: [1, 1001]}\n",
                    "g.yaml:3:3: axis 'n' brings the grid to 1000000000 tasks, more than "
                    "the limit of 100000000");
+}
+
+/* The rules of the architectures, options and value laws (check.c), each
+ * with its exact message; tests/data/jobs/bad/ has one file per rule too. */
+TEST(option_rules)
+{
+    /* power: no bias when given, odd q */
+    CHECK_GRID_ERR("settings: {arch: power, bias: true}",
+                   "g.yaml:1:31: power has no bias: remove 'bias' or set it to false");
+    CHECK_GRID_ERR("grid: {bias: [false, true]}\nsettings: {arch: power}",
+                   "g.yaml:1:8: power has no bias: remove 'bias' or set it to false");
+    CHECK_GRID_ERR("grid: {q: [3, 5, 6]}\nsettings: {arch: power}",
+                   "g.yaml:1:8: q must be odd, got 6");
+    CHECK_GRID_ERR("settings: {arch: quadratic, q: 5}",
+                   "g.yaml:1:32: q is used only by arch power, which no task has: remove 'q'");
+    /* options that are fine: default bias with power, bias false, q with a
+     * grid that has power, population_loss false anywhere */
+    static const char *const fine[] = {
+        "settings: {arch: power}",
+        "settings: {arch: power, bias: false, q: 7}",
+        "grid: {arch: [linear, power]}\nsettings: {q: 5}",
+        "settings: {population_loss: false, unit_variance: false, hidden_noise: none}",
+        "grid: {lr_schedule: [constant, warmup_cosine]}\nsettings: {warmup_steps: 10, steps: 100}",
+        "grid: {optimizer: [adamw, sgd]}\nsettings: {momentum: 0.9, beta1: 0.8}",
+        "settings: {values: gaussian, kurtosis: 3}",
+        "settings: {values: one_hot, hidden_noise: gaussian, noise_sigma: 0.5, m: 100}",
+        "settings: {arch: quadratic, population_loss: true, values: rademacher, "
+        "unit_variance: true, l1: 0.01, eval_samples: 100}",
+    };
+    for (size_t k = 0; k < sizeof fine / sizeof fine[0]; k++) {
+        JobSpec *job = parse_ok(fine[k]);
+        Grid *g = grid_ok(job);
+        if (!g)
+            fprintf(stderr, "refused: %s\n", fine[k]);
+        CHECK(g != NULL);
+        grid_free(&g);
+        job_free(&job);
+    }
+    /* the population loss */
+    CHECK_GRID_ERR("grid: {arch: [quadratic, gelu_output]}\n"
+                   "settings: {population_loss: true, values: gaussian, unit_variance: true}",
+                   "g.yaml:2:29: population_loss needs arch quadratic, got gelu_output");
+    CHECK_GRID_ERR("settings: {arch: quadratic, population_loss: true, values: gaussian}",
+                   "g.yaml:1:46: population_loss needs unit_variance: true (the exact loss "
+                   "is for unit-variance inputs)");
+    CHECK_GRID_ERR("grid: {hidden_noise: [none, gaussian]}\nsettings: {arch: quadratic, "
+                   "population_loss: true, values: gaussian, unit_variance: true, "
+                   "noise_sigma: 1}",
+                   "g.yaml:2:46: population_loss is noise-free: hidden_noise must be none, "
+                   "got gaussian");
+    CHECK_GRID_ERR("settings: {arch: quadratic, population_loss: true, values: gaussian, "
+                   "unit_variance: true, batch: 10}",
+                   "g.yaml:1:98: population_loss does not sample batches: remove 'batch'");
+    /* value laws */
+    CHECK_GRID_ERR("settings: {unit_variance: true}",
+                   "g.yaml:1:27: unit_variance needs a symmetric value law (uniform_signed, "
+                   "gaussian or rademacher), got values uniform");
+    CHECK_GRID_ERR("grid: {values: [one_hot]}\nsettings: {density: 0.5}",
+                   "g.yaml:2:21: values one_hot has no density (the data are the n basis "
+                   "vectors): remove 'density'");
+    CHECK_GRID_ERR("settings: {values: one_hot, batch: 8}",
+                   "g.yaml:1:36: values one_hot trains on the full batch of the n basis "
+                   "vectors: remove 'batch'");
+    CHECK_GRID_ERR("settings: {values: one_hot, eval_samples: 8}",
+                   "g.yaml:1:43: values one_hot is evaluated on the n basis vectors: "
+                   "remove 'eval_samples'");
+    CHECK_GRID_ERR("settings: {kurtosis: 4, sparsity: 0.5}",
+                   "g.yaml:1:35: 'sparsity' and 'kurtosis' (line 1) are both given; give "
+                   "one of sparsity, density and kurtosis");
+    CHECK_GRID_ERR("grid: {kurtosis: [1.5, 4]}",
+                   "g.yaml:1:8: kurtosis 1.5 is below 1.8, the kurtosis of dense uniform "
+                   "values (the density would exceed 1)");
+    /* hidden noise, optimisers, schedules, the neuron window */
+    CHECK_GRID_ERR("settings: {hidden_noise: bipolar}",
+                   "g.yaml:1:26: hidden_noise bipolar needs noise_sigma > 0, got 0");
+    CHECK_GRID_ERR("grid: {noise_sigma: [0.1, 0]}\nsettings: {hidden_noise: gaussian}",
+                   "g.yaml:1:8: hidden_noise gaussian needs noise_sigma > 0, got 0");
+    CHECK_GRID_ERR("settings: {momentum: 0.5}",
+                   "g.yaml:1:22: momentum is used only by optimizer sgd, which no task has: "
+                   "remove 'momentum'");
+    CHECK_GRID_ERR("settings: {optimizer: sgd, eps: 1e-6}",
+                   "g.yaml:1:33: eps is used only by optimizer adamw, which no task has: "
+                   "remove 'eps'");
+    CHECK_GRID_ERR("settings: {noise_sigma: 0.5}",
+                   "g.yaml:1:25: noise_sigma is used only by hidden_noise bipolar or "
+                   "gaussian, which no task has: remove 'noise_sigma'");
+    CHECK_GRID_ERR("settings: {warmup_steps: 5}",
+                   "g.yaml:1:26: warmup_steps is used only by lr_schedule warmup_cosine, "
+                   "which no task has: remove 'warmup_steps'");
+    CHECK_GRID_ERR("grid: {steps: [100, 1000]}\nsettings: {lr_schedule: warmup_cosine, "
+                   "warmup_steps: 100}",
+                   "g.yaml:2:54: warmup_steps 100 must be less than steps 100 (lr_schedule "
+                   "warmup_cosine)");
+    CHECK_GRID_ERR("grid: {neuron_window_hi: [2, 0.5]}",
+                   "g.yaml:1:8: neuron_window_lo 0.8 must be less than neuron_window_hi 0.5");
 }
 
 HARNESS_MAIN

@@ -64,22 +64,38 @@ TEST(catalog_order_and_fields)
         {"n", offsetof(TaskSpec, n), FIELD_INT},
         {"m", offsetof(TaskSpec, m), FIELD_INT},
         {"bias", offsetof(TaskSpec, bias), FIELD_INT},
+        {"q", offsetof(TaskSpec, q), FIELD_INT},
+        {"l1", offsetof(TaskSpec, l1), FIELD_DOUBLE},
+        {"hidden_noise", offsetof(TaskSpec, hidden_noise), FIELD_INT},
+        {"noise_sigma", offsetof(TaskSpec, noise_sigma), FIELD_DOUBLE},
+        {"population_loss", offsetof(TaskSpec, population_loss), FIELD_INT},
+        {"values", offsetof(TaskSpec, values), FIELD_INT},
+        {"unit_variance", offsetof(TaskSpec, unit_variance), FIELD_INT},
         {"sparsity", offsetof(TaskSpec, sparsity), FIELD_DOUBLE},
         {"density", offsetof(TaskSpec, density), FIELD_DOUBLE},
+        {"kurtosis", offsetof(TaskSpec, kurtosis), FIELD_DOUBLE},
         {"importance", offsetof(TaskSpec, importance), FIELD_INT},
         {"importance_rate", offsetof(TaskSpec, importance_rate), FIELD_DOUBLE},
         {"importance_hi", offsetof(TaskSpec, importance_hi), FIELD_DOUBLE},
         {"importance_lo", offsetof(TaskSpec, importance_lo), FIELD_DOUBLE},
+        {"init", offsetof(TaskSpec, init), FIELD_INT},
+        {"optimizer", offsetof(TaskSpec, optimizer), FIELD_INT},
         {"lr", offsetof(TaskSpec, lr), FIELD_DOUBLE},
+        {"lr_schedule", offsetof(TaskSpec, lr_schedule), FIELD_INT},
+        {"warmup_steps", offsetof(TaskSpec, warmup_steps), FIELD_INT64},
         {"beta1", offsetof(TaskSpec, beta1), FIELD_DOUBLE},
         {"beta2", offsetof(TaskSpec, beta2), FIELD_DOUBLE},
         {"eps", offsetof(TaskSpec, eps), FIELD_DOUBLE},
+        {"momentum", offsetof(TaskSpec, momentum), FIELD_DOUBLE},
         {"weight_decay", offsetof(TaskSpec, weight_decay), FIELD_DOUBLE},
         {"steps", offsetof(TaskSpec, steps), FIELD_INT64},
         {"batch", offsetof(TaskSpec, batch), FIELD_INT},
         {"seed", offsetof(TaskSpec, seed), FIELD_INT64},
         {"log_every", offsetof(TaskSpec, log_every), FIELD_INT},
         {"eval_samples", offsetof(TaskSpec, eval_samples), FIELD_INT},
+        {"block_tau", offsetof(TaskSpec, block_tau), FIELD_DOUBLE},
+        {"neuron_window_lo", offsetof(TaskSpec, neuron_window_lo), FIELD_DOUBLE},
+        {"neuron_window_hi", offsetof(TaskSpec, neuron_window_hi), FIELD_DOUBLE},
         {"save_weights", offsetof(TaskSpec, save_weights), FIELD_INT},
     };
     int n = (int)(sizeof(want) / sizeof(want[0]));
@@ -101,13 +117,46 @@ TEST(catalog_order_and_fields)
                          !strcmp(want[s].name, "save_weights"));
 }
 
+/* Choice lists in the order of task.h's enums, NULL-terminated at _COUNT. */
+static void check_choices(const char *setting, int count, const char *const *names)
+{
+    const Setting *st = &job_settings[sidx(setting)];
+    for (int k = 0; k < count; k++)
+        CHECK_STR_EQ(st->choices[k], names[k]);
+    CHECK(st->choices[count] == NULL);
+    CHECK_NEAR(st->hi, count - 1, 0);
+    /* the default is the enum's 0 (a zeroed TaskSpec means the defaults) */
+    CHECK_NEAR(st->def, strcmp(setting, "arch") ? 0 : ARCH_RELU_OUTPUT, 0);
+}
+
 TEST(catalog_enums_follow_task_h)
 {
     const Setting *arch = &job_settings[sidx("arch")];
     const Setting *imp = &job_settings[sidx("importance")];
     CHECK_STR_EQ(arch->choices[ARCH_LINEAR], "linear");
     CHECK_STR_EQ(arch->choices[ARCH_RELU_OUTPUT], "relu_output");
+    CHECK_STR_EQ(arch->choices[ARCH_GELU_OUTPUT], "gelu_output");
+    CHECK_STR_EQ(arch->choices[ARCH_RELU_HIDDEN], "relu_hidden");
+    CHECK_STR_EQ(arch->choices[ARCH_QUADRATIC], "quadratic");
+    CHECK_STR_EQ(arch->choices[ARCH_POWER], "power");
     CHECK(arch->choices[ARCH_COUNT] == NULL);
+    static const char *const values[VALUES_COUNT] = {
+        [VALUES_UNIFORM] = "uniform", [VALUES_UNIFORM_SIGNED] = "uniform_signed",
+        [VALUES_GAUSSIAN] = "gaussian", [VALUES_RADEMACHER] = "rademacher",
+        [VALUES_ONE_HOT] = "one_hot"};
+    check_choices("values", VALUES_COUNT, values);
+    static const char *const noise[NOISE_COUNT] = {
+        [NOISE_NONE] = "none", [NOISE_BIPOLAR] = "bipolar", [NOISE_GAUSSIAN] = "gaussian"};
+    check_choices("hidden_noise", NOISE_COUNT, noise);
+    static const char *const init[INIT_COUNT] = {[INIT_XAVIER_NORMAL] = "xavier_normal",
+                                                 [INIT_NORMAL] = "normal"};
+    check_choices("init", INIT_COUNT, init);
+    static const char *const opt[OPT_COUNT] = {[OPT_ADAMW] = "adamw", [OPT_SGD] = "sgd"};
+    check_choices("optimizer", OPT_COUNT, opt);
+    static const char *const sched[SCHED_COUNT] = {
+        [SCHED_CONSTANT] = "constant", [SCHED_LINEAR] = "linear", [SCHED_COSINE] = "cosine",
+        [SCHED_WARMUP_COSINE] = "warmup_cosine"};
+    check_choices("lr_schedule", SCHED_COUNT, sched);
     CHECK_STR_EQ(imp->choices[IMPORTANCE_DECAY], "decay");
     CHECK_STR_EQ(imp->choices[IMPORTANCE_CONSTANT], "constant");
     CHECK_STR_EQ(imp->choices[IMPORTANCE_RANGE], "range");
@@ -138,6 +187,15 @@ TEST(catalog_defaults_lie_in_their_ranges)
     CHECK_NEAR(job_settings[sidx("batch")].def, 1024, 0);
     CHECK_NEAR(job_settings[sidx("seed")].hi, 9007199254740991.0, 0);
     CHECK_NEAR(job_settings[sidx("importance_rate")].def, 0.7, 0);
+    CHECK_NEAR(job_settings[sidx("q")].def, 3, 0);
+    CHECK_NEAR(job_settings[sidx("block_tau")].def, 0.05, 0);
+    CHECK_NEAR(job_settings[sidx("neuron_window_lo")].def, 0.8, 0);
+    CHECK_NEAR(job_settings[sidx("neuron_window_hi")].def, 1.2, 0);
+    CHECK_NEAR(job_settings[sidx("kurtosis")].def, 1.8, 0); /* dense uniform */
+    CHECK_NEAR(job_settings[sidx("l1")].def, 0, 0);
+    CHECK_NEAR(job_settings[sidx("momentum")].def, 0, 0);
+    CHECK_NEAR(job_settings[sidx("warmup_steps")].def, 0, 0);
+    CHECK_NEAR(job_settings[sidx("noise_sigma")].def, 0, 0);
 }
 
 TEST(value_text_is_canonical)
@@ -153,6 +211,14 @@ TEST(value_text_is_canonical)
     CHECK_STR_EQ(buf, "0.10000000000000002");
     job_value_text(sidx("sparsity"), 1.0 / 3.0, buf, sizeof(buf));
     CHECK_STR_EQ(buf, "0.3333333333333333");
+    /* positional for decimal exponents in [-4, 16), like Python's repr */
+    static const struct { double v; const char *text; } reprs[] = {
+        {10, "10"}, {1e15, "1000000000000000"}, {1e16, "1e+16"}, {123456.5, "123456.5"},
+        {1e-4, "0.0001"}, {1e-5, "1e-05"}, {2.5e-7, "2.5e-07"}, {-3, "-3"}, {0, "0"}};
+    for (size_t k = 0; k < sizeof reprs / sizeof reprs[0]; k++) {
+        job_value_text(sidx("lr"), reprs[k].v, buf, sizeof(buf));
+        CHECK_STR_EQ(buf, reprs[k].text);
+    }
     job_value_text(sidx("sparsity"), 0.5, buf, sizeof(buf));
     CHECK_STR_EQ(buf, "0.5");
     job_value_text(sidx("lr"), 1e-3, buf, sizeof(buf));
@@ -388,21 +454,37 @@ TEST(fingerprint_text)
     CHECK_STR_EQ(fp, "n=3\n"
                      "m=5\n"
                      "bias=false\n"
+                     "q=3\n"
+                     "l1=0\n"
+                     "hidden_noise=none\n"
+                     "noise_sigma=0\n"
+                     "population_loss=false\n"
+                     "values=uniform\n"
+                     "unit_variance=false\n"
                      "density=1\n"
+                     "kurtosis=1.8\n"
                      "importance=constant\n"
                      "importance_rate=0.7\n"
                      "importance_hi=1\n"
                      "importance_lo=0.01\n"
+                     "init=xavier_normal\n"
+                     "optimizer=adamw\n"
                      "lr=0.1\n"
+                     "lr_schedule=constant\n"
+                     "warmup_steps=0\n"
                      "beta1=0.9\n"
                      "beta2=0.999\n"
                      "eps=1e-08\n"
+                     "momentum=0\n"
                      "weight_decay=0.01\n"
                      "steps=10000\n"
                      "batch=1024\n"
                      "seed=0\n"
                      "log_every=100\n"
                      "eval_samples=10000\n"
+                     "block_tau=0.05\n"
+                     "neuron_window_lo=0.8\n"
+                     "neuron_window_hi=1.2\n"
                      "save_weights=false\n"
                      "axis sparsity\n"
                      "axis arch\n");
@@ -522,7 +604,8 @@ TEST(errors_values)
     CHECK_ERR("settings: {importance_hi: 1e31}",
               "t.yaml:1:27: importance_hi must be a number in (0, 1e+30], got 1e31");
     CHECK_ERR("settings: {arch: relu}",
-              "t.yaml:1:18: unknown arch 'relu' (expected one of: linear, relu_output; "
+              "t.yaml:1:18: unknown arch 'relu' (expected one of: linear, relu_output, "
+              "gelu_output, relu_hidden, quadratic, power; "
               "did you mean 'relu_output'?)");
     CHECK_ERR("settings: {importance: exponential}",
               "t.yaml:1:24: unknown importance 'exponential' (expected one of: decay, "
@@ -531,7 +614,8 @@ TEST(errors_values)
               "t.yaml:1:15: n must be a single value here, got a sequence");
     CHECK_ERR("settings:\n  n:\n  m: 3\n", "t.yaml:2:5: n must be an integer, got no value");
     CHECK_ERR("settings: {arch: }",
-              "t.yaml:1:18: arch must be one of: linear, relu_output, got no value");
+              "t.yaml:1:18: arch must be one of: linear, relu_output, gelu_output, "
+              "relu_hidden, quadratic, power, got no value");
     CHECK_ERR("run: {threads: -1}", "t.yaml:1:16: threads must be an integer >= 0, got -1");
     CHECK_ERR("run: {snapshot_every: 0}",
               "t.yaml:1:23: snapshot_every must be a number > 0, got 0");
@@ -575,7 +659,8 @@ TEST(errors_axes)
     CHECK_ERR("grid: {n: [1, [2]]}", "t.yaml:1:15: n must be a single value here, got a sequence");
     CHECK_ERR("grid: {n: [1, 0]}", "t.yaml:1:15: n must be an integer >= 1, got 0");
     CHECK_ERR("grid: {arch: [linear, relu]}",
-              "t.yaml:1:23: unknown arch 'relu' (expected one of: linear, relu_output; "
+              "t.yaml:1:23: unknown arch 'relu' (expected one of: linear, relu_output, "
+              "gelu_output, relu_hidden, quadratic, power; "
               "did you mean 'relu_output'?)");
 }
 
@@ -617,7 +702,7 @@ TEST(errors_generators)
               "t.yaml:1:15: range cannot generate values of bias (true or false)");
     CHECK_ERR("grid: {arch: {linspace: [0, 1, 2]}}",
               "t.yaml:1:15: linspace cannot generate values of arch (one of: linear, "
-              "relu_output)");
+              "relu_output, gelu_output, relu_hidden, quadratic, power)");
     CHECK_ERR("grid: {n: {linspce: [1, 2, 2]}}",
               "t.yaml:1:12: unknown generator 'linspce' in axis 'n' (expected one of: "
               "linspace, logspace, range; did you mean 'linspace'?)");

@@ -96,7 +96,7 @@ static void fixture_free(Fixture *f)
     job_free(&f->job);
 }
 
-static const StoreRunInfo run_info = {"polysweep run jobs/x.yaml", "Haswell", 2, 3};
+static const StoreRunInfo run_info = {"polysweep run jobs/x.yaml", "Haswell", 2, 3, NULL, NULL};
 
 static void out_path(char *buf, size_t len) { snprintf(buf, len, "%s/res/x.nc", tmpdir); }
 
@@ -633,6 +633,7 @@ static int check_var(int ncid, const Grid *g, int v, const int64_t *done, int nd
     case SHAPE_NEURON: slot = (size_t)max_m; break;
     case SHAPE_CURVE: slot = (size_t)max_log; break;
     case SHAPE_WEIGHTS: slot = (size_t)max_m * (size_t)max_n; break;
+    case SHAPE_BLOCK: slot = (size_t)max_n; break;
     }
     int64_t nt = grid_task_count(g);
     double *buf = malloc((size_t)nt * slot * sizeof(double));
@@ -660,6 +661,7 @@ static int check_var(int ncid, const Grid *g, int v, const int64_t *done, int nd
             case SHAPE_WEIGHTS:
                 own = row < (size_t)t.m && col < (size_t)t.n ? (long)(row * t.n + col) : -1;
                 break;
+            case SHAPE_BLOCK: own = k < (size_t)t.n ? (long)k : -1; break;
             }
             double got = buf[(size_t)i * slot + k];
             int isint = result_vars[v].type == RTYPE_INT;
@@ -730,12 +732,13 @@ TEST(snapshot_layout)
     nc_inq_format(ncid, &fmt);
     CHECK_INT_EQ(fmt, NC_FORMAT_NETCDF4);
     /* Dimensions, in order. */
-    const char *dn[7] = {"arch", "n", "bias", "sparsity", "feature", "neuron", "log_step"};
-    size_t dl[7] = {2, 2, 2, 2, 5, 2, 4};
+    const char *dn[8] = {"arch", "n", "bias", "sparsity", "feature", "neuron", "log_step",
+                         "block"};
+    size_t dl[8] = {2, 2, 2, 2, 5, 2, 4, 5};
     int ndims;
     nc_inq_ndims(ncid, &ndims);
-    CHECK_INT_EQ(ndims, 7);
-    for (int d = 0; d < 7; d++) {
+    CHECK_INT_EQ(ndims, 8);
+    for (int d = 0; d < 8; d++) {
         char name[NC_MAX_NAME + 1];
         size_t len;
         CHECK(nc_inq_dim(ncid, d, name, &len) == NC_NOERR);

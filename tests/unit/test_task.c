@@ -181,7 +181,7 @@ TEST(catalog_sanity)
         CHECK(isalpha((unsigned char)rv->name[0]));
         for (const char *c = rv->name; *c; c++) CHECK(isalnum((unsigned char)*c) || *c == '_');
         for (int w = 0; w < v; w++) CHECK(strcmp(rv->name, result_vars[w].name) != 0);
-        CHECK(rv->shape >= SHAPE_TASK && rv->shape <= SHAPE_WEIGHTS);
+        CHECK(rv->shape >= SHAPE_TASK && rv->shape <= SHAPE_BLOCK);
         CHECK(rv->type == RTYPE_DOUBLE || rv->type == RTYPE_FLOAT || rv->type == RTYPE_INT);
         CHECK((rv->flags & ~(RV_NONDETERMINISTIC | RV_WEIGHTS)) == 0);
     }
@@ -193,7 +193,17 @@ TEST(catalog_sanity)
         {RV_WALL_TIME, "wall_time"}, {RV_RANK, "rank"}, {RV_NORM, "norm"},
         {RV_CAPACITY, "capacity"}, {RV_SUPERPOSITION, "superposition"},
         {RV_FEATURE_BIAS, "feature_bias"}, {RV_FEATURE_IMPORTANCE, "feature_importance"},
-        {RV_LOSS_CURVE, "loss_curve"}, {RV_W, "W"}, {RV_B, "b"}};
+        {RV_LOSS_CURVE, "loss_curve"}, {RV_W, "W"}, {RV_B, "b"},
+        {RV_BLOCK_COUNT, "block_count"}, {RV_BLOCK_LARGEST, "block_largest"},
+        {RV_POLYSEMANTIC_NEURONS, "polysemantic_neurons"},
+        {RV_INPUT_KURTOSIS, "input_kurtosis"}, {RV_PREDICTED_LOSS, "predicted_loss"},
+        {RV_QUADRATIC_BIAS, "quadratic_bias"}, {RV_POWER_GAIN, "power_gain"},
+        {RV_POWER_GAIN_BASELINE, "power_gain_baseline"},
+        {RV_FEATURE_BLOCK, "feature_block"}, {RV_FOURTH_NORM_RATIO, "fourth_norm_ratio"},
+        {RV_PREDICTED_CAPACITY, "predicted_capacity"},
+        {RV_NEURON_FEATURES, "neuron_features"},
+        {RV_NEURON_PARTICIPATION, "neuron_participation"}, {RV_BLOCK_SIZE, "block_size"},
+        {RV_BLOCK_CAPACITY, "block_capacity"}, {RV_BLOCK_RESIDUAL, "block_residual"}};
     for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
         CHECK_STR_EQ(result_vars[fixed[k].v].name, fixed[k].name);
     CHECK_INT_EQ(result_vars[RV_REPRESENTED].type, RTYPE_INT);
@@ -204,6 +214,16 @@ TEST(catalog_sanity)
     CHECK_INT_EQ(result_vars[RV_W].shape, SHAPE_WEIGHTS);
     CHECK_INT_EQ(result_vars[RV_LOSS_CURVE].shape, SHAPE_CURVE);
     CHECK_INT_EQ(result_vars[RV_NORM].shape, SHAPE_FEATURE);
+    // counts are ints; per-block values have the block shape
+    const int counts[] = {RV_BLOCK_COUNT, RV_BLOCK_LARGEST, RV_POLYSEMANTIC_NEURONS,
+                          RV_FEATURE_BLOCK, RV_NEURON_FEATURES, RV_BLOCK_SIZE};
+    for (size_t k = 0; k < sizeof counts / sizeof *counts; k++)
+        CHECK_INT_EQ(result_vars[counts[k]].type, RTYPE_INT);
+    CHECK_INT_EQ(result_vars[RV_BLOCK_SIZE].shape, SHAPE_BLOCK);
+    CHECK_INT_EQ(result_vars[RV_BLOCK_CAPACITY].shape, SHAPE_BLOCK);
+    CHECK_INT_EQ(result_vars[RV_BLOCK_RESIDUAL].shape, SHAPE_BLOCK);
+    CHECK_INT_EQ(result_vars[RV_NEURON_FEATURES].shape, SHAPE_NEURON);
+    CHECK_INT_EQ(result_vars[RV_FEATURE_BLOCK].shape, SHAPE_FEATURE);
     for (int v = 0; v < RV_COUNT; v++)
         if (v != RV_W && v != RV_B) CHECK_INT_EQ(result_vars[v].flags & RV_WEIGHTS, 0);
 }
@@ -219,6 +239,7 @@ TEST(result_len_per_shape)
         case SHAPE_NEURON: want = 3; break;
         case SHAPE_CURVE: want = 5; break;
         case SHAPE_WEIGHTS: want = 21; break;
+        case SHAPE_BLOCK: want = 7; break; // at most n blocks
         }
         CHECK_INT_EQ(result_len(v, n, m, nlog), want);
     }
@@ -227,6 +248,8 @@ TEST(result_len_per_shape)
     CHECK_INT_EQ(result_len(RV_LOSS_CURVE, n, m, nlog), 5);
     CHECK_INT_EQ(result_len(RV_W, n, m, nlog), 21);
     CHECK_INT_EQ(result_len(RV_B, n, m, nlog), 7);
+    CHECK_INT_EQ(result_len(RV_BLOCK_RESIDUAL, n, m, nlog), 7);
+    CHECK_INT_EQ(result_len(RV_NEURON_PARTICIPATION, n, m, nlog), 3);
     CHECK_INT_EQ(result_len(-1, n, m, nlog), 0);
     CHECK_INT_EQ(result_len(RV_COUNT, n, m, nlog), 0);
 }
