@@ -36,4 +36,28 @@ int kern_blas_threads(void);
 /* The OpenBLAS kernel in use ("Haswell", "SkylakeX", ...). Borrowed string. */
 const char *kern_blas_core(void);
 
+/* OpenBLAS core check (src/kernels/blas_core.c): compares the instruction
+ * set of the kernel OpenBLAS uses with the CPU's (cpuid). OpenBLAS reads
+ * OPENBLAS_CORETYPE only when it is loaded, so a better kernel needs a
+ * re-execution: when `reexec` is set, the caller sets OPENBLAS_CORETYPE =
+ * `coretype` and KERN_CORE_GUARD_ENV = `guard` (the loop guard, which the
+ * re-executed process recognises) and execs itself. A user-set
+ * OPENBLAS_CORETYPE is respected, unless KERN_CORE_MODE_ENV is "best"
+ * (replace an inherited one by the CPU's best); "off" disables the check.
+ * Reads the environment; never prints. */
+#define KERN_CORE_GUARD_ENV "POLYSWEEP_BLAS_REEXEC"
+#define KERN_CORE_MODE_ENV "POLYSWEEP_BLAS_CORE"
+enum { KERN_CORE_KEPT, KERN_CORE_SWITCHED, KERN_CORE_USER };
+typedef struct KernCoreCheck {
+    int choice;        /* KERN_CORE_*: OpenBLAS's own pick kept, switched by us, or the user's */
+    int reexec;        /* 1: re-execute with OPENBLAS_CORETYPE=coretype */
+    int warn;          /* 1: the kernel in use is slower than the CPU allows */
+    char coretype[16]; /* e.g. "SKYLAKEX" */
+    char guard[64];    /* value for KERN_CORE_GUARD_ENV */
+    char note[384];    /* one line: what was chosen and why */
+} KernCoreCheck;
+void kern_blas_core_check(KernCoreCheck *c);
+/* "kept", "switched" or "user". */
+const char *kern_blas_core_choice_name(int choice);
+
 #endif

@@ -9,6 +9,8 @@
 #ifndef POLYSWEEP_SCHED_H
 #define POLYSWEEP_SCHED_H
 
+#include <stddef.h>
+
 #include "polysweep/job.h"
 
 typedef struct SchedOptions {
@@ -17,11 +19,43 @@ typedef struct SchedOptions {
     int fresh;            /* discard earlier results of this output */
     int threads;          /* BLAS threads per worker; 0 = job file or automatic */
     int quiet;            /* no progress lines */
+    const char *blas_note;/* the OpenBLAS core check's line (kern_blas_core_check);
+                             NULL = none. Logged by rank 0 and kept in the dataset. */
+    int blas_warn;        /* 1: the note is a warning (printed even when quiet) */
 } SchedOptions;
+
+/* How this process was started, read from the environment only (MPI is not
+ * initialised: singleton MPI_Init is slow and fragile, so a process that no
+ * MPI launcher started never touches MPI).
+ * mpirun (Open MPI: OMPI_COMM_WORLD_*), srun --mpi=pmix or another PMIx
+ * launcher (PMIX_RANK), MPICH's hydra or PMI-2 (PMI_RANK): mpi = 1. */
+typedef struct SchedLaunch {
+    int mpi;          /* 1: an MPI launcher started this process */
+    int rank;         /* this process's rank (0 when not known from the environment) */
+    int size;         /* processes, or 0 when the environment does not say */
+    char launcher[16];/* "mpirun", "srun", "pmix", "pmi", or "none" */
+} SchedLaunch;
+
+/* Fill *l. Returns 0, or PS_EINVAL with a message when the environment is
+ * inconsistent (srun started several tasks without an MPI environment). */
+int sched_launch_detect(SchedLaunch *l, char *err, size_t errlen);
+
+/* Report an error found before sched_run (the command line, the job file),
+ * `message` ending in a newline. Without an MPI launcher it is printed. Under
+ * one this is collective and meets sched_run's first step on the ranks that
+ * got that far: rank 0 prints every distinct message once (a worker's with its
+ * rank), and no rank exits before it has. Returns PS_EXIT_USAGE. */
+int sched_usage_error(const char *message);
 
 /* Run the job to the end. Returns a process exit code (polysweep.h):
  * PS_EXIT_OK, PS_EXIT_FAILED when some tasks failed, PS_EXIT_USAGE for a
- * refused output, PS_EXIT_INTERNAL otherwise. Messages go to stderr. */
+ * refused output, PS_EXIT_INTERNAL otherwise. Messages go to stderr.
+ *
+ * Under an MPI launcher (sched_launch_detect) this is collective over all
+ * processes: it initialises and finalises MPI. Rank 0 schedules and is the only
+ * writer; ranks 1..N-1 pull tasks and send back results (with N = 1, rank 0
+ * runs the tasks itself). Every rank calls it with the same job and options;
+ * workers return PS_EXIT_OK unless they fail themselves. */
 int sched_run(const JobSpec *job, const SchedOptions *opt);
 
 #endif

@@ -3,14 +3,18 @@
  * in the scheduler's progress lines. */
 #include "polysweep/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_private.h"
 #include "polysweep/job.h"
+#include "polysweep/kernels.h"
 #include "polysweep/polysweep.h"
 #include "polysweep/sched.h"
+
 
 static const char usage_text[] =
     "usage: polysweep plan JOB            check a job file; print its grid, cost and output size\n"
@@ -19,28 +23,44 @@ static const char usage_text[] =
     "\n"
     "run options:\n"
     "  -o, --output OUT   dataset path (default: the job's `output`)\n"
-    "  --threads T        BLAS threads per worker (default: job `run.threads`, else all\n"
-    "                     cores this process may use)\n"
+    "  --threads T        BLAS threads per worker (default: job `run.threads`, else the\n"
+    "                     cores of the process's affinity mask, shared with the other\n"
+    "                     MPI workers on the node whose masks overlap it)\n"
     "  --fresh            discard earlier results of this output and start over\n"
     "  -q, --quiet        no progress lines\n"
+    "\n"
+    "MPI: mpirun -np N polysweep run JOB (or srun --mpi=pmix): rank 0 schedules and\n"
+    "writes, ranks 1..N-1 train.\n"
+    "\n"
+    "environment:\n"
+    "  OPENBLAS_CORETYPE            respected when set; otherwise polysweep re-executes\n"
+    "                               itself with the best OpenBLAS kernel for the CPU\n"
+    "  POLYSWEEP_BLAS_CORE=best|off best: replace an inherited OPENBLAS_CORETYPE by the\n"
+    "                               CPU's best; off: no check\n"
+    "  POLYSWEEP_PROGRESS_INTERVAL  seconds between status lines (default 10 to 60)\n"
+    "  POLYSWEEP_WORKER_TIMEOUT     seconds before a silent MPI worker counts as lost\n"
+    "                               (default 60; 0 = never)\n"
     "\n"
     "exit codes: 0 complete; 2 usage or job-file error; 3 incomplete (resumable);\n"
     "            4 complete but some tasks failed; other: internal error\n";
 
+/* Errors before the run starts go through sched_usage_error: under an MPI
+ * launcher every rank finds the same error, and rank 0 alone reports it. */
 static int usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "polysweep: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
-    return PS_EXIT_USAGE;
+    char msg[512], text[sizeof msg + sizeof usage_text + 16];
+    snprintf(msg, sizeof msg, fmt, arg);
+    snprintf(text, sizeof text, "polysweep: %s\n%s", msg, usage_text);
+    return sched_usage_error(text);
 }
 
 /* Load a job file, printing its error (already "file:line:col: message"). */
 int cli_load_job(const char *path, JobSpec **job)
 {
-    char err[1024];
+    char err[1024], text[sizeof err + 2];
     if (job_load(path, job, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
+        snprintf(text, sizeof text, "%s\n", err);
+        sched_usage_error(text);
         return -1;
     }
     return 0;
@@ -59,6 +79,40 @@ static char *join_args(int argc, char **argv)
         p += sprintf(p, "%s%s", i ? " " : "", argv[i]);
     *p = '\0';
     return s;
+}
+
+/* The OpenBLAS core check (kernels.h): when OpenBLAS picked a kernel below
+ * what the CPU supports and the user did not choose one, execute this program
+ * again with OPENBLAS_CORETYPE set; OpenBLAS reads it only when it is loaded.
+ * This happens before MPI starts: under mpirun or srun every rank re-executes
+ * itself (same pid, the launcher's environment survives exec). Returns only
+ * when no re-execution happens, with the note to report in c. */
+static void blas_core_setup(int argc, char **argv, KernCoreCheck *c)
+{
+    kern_blas_core_check(c);
+    if (!c->reexec)
+        return;
+    char **av = calloc((size_t)argc + 1, sizeof *av); /* execv needs a NULL end */
+    int e = ENOMEM;
+    if (av) {
+        memcpy(av, argv, (size_t)argc * sizeof *av);
+        if (setenv("OPENBLAS_CORETYPE", c->coretype, 1) == 0 &&
+            setenv(KERN_CORE_GUARD_ENV, c->guard, 1) == 0) {
+            fflush(stdout);
+            fflush(stderr);
+            execv("/proc/self/exe", av);
+            e = errno;
+        } else {
+            e = errno;
+        }
+        free(av);
+    }
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv(KERN_CORE_GUARD_ENV);
+    size_t n = strlen(c->note);
+    snprintf(c->note + n, sizeof c->note - n, " failed (%s)", strerror(e));
+    c->reexec = 0;
+    c->warn = 1;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -97,6 +151,10 @@ static int cmd_run(int argc, char **argv)
     JobSpec *job = NULL;
     if (cli_load_job(path, &job) < 0)
         return PS_EXIT_USAGE;
+    KernCoreCheck core;
+    blas_core_setup(argc, argv, &core);
+    opt.blas_note = core.note;
+    opt.blas_warn = core.warn;
     char *command = join_args(argc, argv);
     opt.command = command;
     int code = sched_run(job, &opt);

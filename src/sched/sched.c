@@ -1,13 +1,13 @@
 /* sched.c - running a sweep (sched.h): the pending tasks of the grid, longest
- * first, each run by task_run() and committed to the store by the one process
- * that owns it; periodic and final dataset snapshots; the exit code.
+ * first, handed to whoever runs them and committed to the store by the one
+ * process that owns it; periodic and final dataset snapshots; the exit code.
  *
- * The loop only sees task indices and results: who computes a result (this
- * process, or an MPI worker) is the dispatcher's business.
+ * The task loop only sees task indices and results: who computes a result
+ * (this process, or an MPI worker) is the dispatcher's business (world.h).
+ * Process layout, MPI start-up and the BLAS threads are the world's.
  */
 #include "polysweep/sched.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,93 +19,133 @@
 #include "polysweep/task.h"
 #include "progress.h"
 #include "queue.h"
+#include "world.h"
 
 #define ERRLEN 1024
 
-static int threads_for(const JobSpec *job, const SchedOptions *opt)
-{
-    if (opt->threads > 0)
-        return opt->threads;
-    if (job->run.threads > 0)
-        return job->run.threads;
-    return sched_affinity_cores();
-}
+/* Everything rank 0 needs while the loop runs. */
+typedef struct Run {
+    const Grid *g;
+    Store *s;
+    Dispatcher *d;
+    Progress pr;
+    double snapshot_every, next_snapshot;
+    double loop_start, loop_end, wait_s; /* rank 0 is busy when not in d->wait */
+} Run;
 
-/* Commit one finished task, report progress, snapshot when due. */
-static int commit(Store *s, const Grid *g, Progress *pr, double *next_snapshot,
-                  double snapshot_every, int64_t i, const TaskResult *r)
+static int snapshot(Run *run)
 {
     char err[ERRLEN];
-    if (store_commit(s, i, r, err, sizeof err) < 0) {
+    if (store_snapshot(run->s, err, sizeof err) < 0) {
+        fprintf(stderr, "polysweep: %s\n", err);
+        return -1;
+    }
+    run->next_snapshot = progress_now() + run->snapshot_every;
+    return 0;
+}
+
+/* Commit one finished task and report it. */
+static int commit(Run *run, DispatchDone *done)
+{
+    char err[ERRLEN];
+    TaskResult *r = done->result;
+    r->val[RV_RANK][0] = done->rank;
+    if (store_commit(run->s, done->task, r, err, sizeof err) < 0) {
         fprintf(stderr, "polysweep: %s\n", err);
         return -1;
     }
     if (r->status == TASK_FAILED) {
         char label[512];
-        grid_task_label(g, i, label, sizeof label);
-        fprintf(stderr, "polysweep: task %s failed: %s\n", label[0] ? label : "0", r->reason);
+        grid_task_label(run->g, done->task, label, sizeof label);
+        fprintf(stderr, "polysweep: task %s failed on rank %d: %s\n", label[0] ? label : "0",
+                done->rank, r->reason);
     }
-    progress_task_done(pr, grid_task_cost(g, i), r->status == TASK_FAILED);
-    progress_tick(pr, 0);
-    if (progress_now() >= *next_snapshot) {
-        if (store_snapshot(s, err, sizeof err) < 0) {
+    progress_task_done(&run->pr, grid_task_cost(run->g, done->task), r->status == TASK_FAILED);
+    return 0;
+}
+
+/* Hand out tasks while an executor takes them. */
+static int refill(Run *run, const TaskQueue *q, int64_t *next)
+{
+    Dispatcher *d = run->d;
+    while (*next < q->count) {
+        int rc = d->submit(d->ctx, q->index[*next]);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        (*next)++;
+    }
+    run->pr.running = d->busy(d->ctx);
+    run->pr.queued = d->running(d->ctx) - run->pr.running;
+    return 0;
+}
+
+/* The task loop: until every queued task is committed. */
+static int run_tasks(Run *run, const TaskQueue *q)
+{
+    Dispatcher *d = run->d;
+    char err[ERRLEN];
+    int64_t next = 0;
+    run->loop_start = progress_now();
+    for (;;) {
+        if (refill(run, q, &next) < 0)
+            return -1;
+        if (next == q->count && d->running(d->ctx) == 0) {
+            run->loop_end = progress_now();
+            return 0;
+        }
+        double now = progress_now(), due = progress_next_due(&run->pr);
+        double timeout = (due < run->next_snapshot ? due : run->next_snapshot) - now;
+        DispatchDone done = {0};
+        int ev = d->wait(d->ctx, timeout < 1 ? timeout : 1, &done, err, sizeof err);
+        run->wait_s += progress_now() - now;
+        if (ev < 0) {
             fprintf(stderr, "polysweep: %s\n", err);
             return -1;
         }
-        *next_snapshot = progress_now() + snapshot_every;
-    }
-    return 0;
-}
-
-/* This process runs every task itself. */
-static int run_local(Store *s, const Grid *g, const TaskQueue *q, Progress *pr,
-                     double snapshot_every)
-{
-    double next_snapshot = progress_now() + snapshot_every;
-    for (int64_t k = 0; k < q->count; k++) {
-        int64_t i = q->index[k];
-        TaskSpec t;
-        grid_task_spec(g, i, &t);
-        TaskResult *r = NULL;
-        pr->running = 1;
-        if (task_run(&t, &r) < 0) {
-            fprintf(stderr, "polysweep: out of memory running a task\n");
-            return -1;
+        if (ev == DISPATCH_RESULT) {
+            /* The executor that just finished gets its next task before
+             * rank 0 spends a fsync on the commit. */
+            int rc = refill(run, q, &next);
+            if (rc == 0)
+                rc = commit(run, &done);
+            task_result_free(&done.result);
+            if (rc < 0)
+                return -1;
         }
-        pr->running = 0;
-        r->val[RV_RANK][0] = 0;
-        int rc = commit(s, g, pr, &next_snapshot, snapshot_every, i, r);
-        task_result_free(&r);
-        if (rc < 0)
+        progress_tick(&run->pr, 0);
+        if (progress_now() >= run->next_snapshot && snapshot(run) < 0)
             return -1;
     }
-    return 0;
 }
 
-int sched_run(const JobSpec *job, const SchedOptions *opt)
+/* Rank 0 (or the only process): open the store, run the loop, report. */
+static int run_rank0(World *w, const Grid *g, const JobSpec *job, const SchedOptions *opt,
+                     double t0)
 {
     char err[ERRLEN];
-    int code = PS_EXIT_INTERNAL;
-    Grid *g = NULL;
+    int code = PS_EXIT_INTERNAL, workers_busy = 0;
     Store *s = NULL;
     TaskQueue q = {0};
+    Dispatcher d = {0};
     FILE *log = opt->quiet ? NULL : stderr;
+    const char *output = opt->output ? opt->output : job->output;
 
-    if (grid_create(job, &g, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return PS_EXIT_USAGE;
+    int rc = w->size > 1 ? dispatch_mpi(&d, w, g, err, sizeof err) : dispatch_local(&d, g, 0);
+    if (rc < 0) {
+        fprintf(stderr, "polysweep: %s\n", w->size > 1 ? err : "out of memory");
+        world_abort(w, PS_EXIT_INTERNAL); /* the workers wait for orders that never come */
     }
-    int threads = threads_for(job, opt);
-    kern_blas_set_threads(threads);
-
     StoreRunInfo info = {
         .command = opt->command ? opt->command : "run",
-        .blas_core = kern_blas_core(),
-        .blas_threads = threads,
-        .mpi_size = 1,
+        .blas_core = w->blas_core,
+        .blas_threads = w->threads_max,
+        .mpi_size = w->size,
+        .blas_core_note = opt->blas_note,
+        .layout = w->layout,
     };
-    const char *output = opt->output ? opt->output : job->output;
-    int rc = store_open(g, output, opt->fresh, &info, &s, err, sizeof err);
+    rc = store_open(g, output, opt->fresh, &info, &s, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "polysweep: %s\n", err);
         code = (rc == PS_EMISMATCH || rc == PS_EBUSY) ? PS_EXIT_USAGE : PS_EXIT_INTERNAL;
@@ -119,25 +159,115 @@ int sched_run(const JobSpec *job, const SchedOptions *opt)
         goto out;
     }
 
-    Progress pr;
+    Run run = {.g = g, .s = s, .d = &d};
+    run.snapshot_every = job->run.snapshot_every > 0 ? job->run.snapshot_every : 60;
+    run.next_snapshot = progress_now() + run.snapshot_every;
     int64_t total = grid_task_count(g);
-    progress_start(&pr, log, total, total - q.count, q.cost);
-    if (log)
-        fprintf(log, "polysweep: %s: %lld tasks, %lld to run, 1 process, BLAS %s x%d\n",
-                output, (long long)total, (long long)q.count, info.blas_core, threads);
+    progress_start(&run.pr, log, total, total - q.count, q.cost);
+    if (log) {
+        fprintf(log, "polysweep: %s: %lld tasks, %lld to run; %s\n", output, (long long)total,
+                (long long)q.count, w->layout);
+    }
+    if (opt->blas_note && (log || opt->blas_warn))
+        fprintf(stderr, "polysweep: %sBLAS: %s\n", opt->blas_warn ? "warning: " : "",
+                opt->blas_note);
+    if (w->warning[0])
+        fprintf(stderr, "%s", w->warning);
 
-    double snapshot_every = job->run.snapshot_every > 0 ? job->run.snapshot_every : 60;
-    if (run_local(s, g, &q, &pr, snapshot_every) < 0)
-        goto out;
-    if (store_snapshot(s, err, sizeof err) < 0) {
-        fprintf(stderr, "polysweep: %s\n", err);
+    if (run_tasks(&run, &q) < 0) {
+        workers_busy = d.running(d.ctx) > 0;
+        snapshot(&run); /* best effort: the journal has every commit anyway */
         goto out;
     }
-    progress_finish(&pr, output);
+    if (snapshot(&run) < 0)
+        goto out;
+    char extra[256] = "";
+    if (w->size > 1) {
+        /* How close rank 0 is to being the bottleneck: its CPU (the whole
+         * process, start-up included), and the time it spends on tasks
+         * (commit, hand-out) rather than waiting. */
+        double wall = progress_now() - t0, cpu = world_cpu_seconds();
+        double loop = run.loop_end - run.loop_start, busy = loop - run.wait_s;
+        int n = snprintf(extra, sizeof extra, "rank 0 used %.2f s CPU in %.1f s (%.1f%%)", cpu,
+                         wall, wall > 0 ? 100 * cpu / wall : 0.0);
+        if (run.pr.done > 0 && loop > 0 && n > 0 && (size_t)n < sizeof extra)
+            snprintf(extra + n, sizeof extra - (size_t)n, ", busy %.0f%% of the loop "
+                     "(%.3f ms per task)", 100 * busy / loop, 1e3 * busy / (double)run.pr.done);
+    }
+    progress_finish(&run.pr, output, extra);
     code = store_count(s, TASK_FAILED) > 0 ? PS_EXIT_FAILED : PS_EXIT_OK;
 out:
+    if (d.close && d.close(d.ctx, code) < 0)
+        workers_busy = 1;
     sched_queue_free(&q);
     store_close(&s);
+    if (workers_busy) {
+        /* Workers still in a task would wait forever for rank 0 to listen. */
+        fprintf(stderr, "polysweep: stopping every rank (the sweep is resumable: rerun the "
+                "same command)\n");
+        world_abort(w, code == PS_EXIT_OK ? PS_EXIT_INTERNAL : code);
+    }
+    return code;
+}
+
+int sched_usage_error(const char *message)
+{
+    SchedLaunch launch;
+    World w;
+    char err[ERRLEN];
+    if (sched_launch_detect(&launch, err, sizeof err) < 0 || !launch.mpi) {
+        fputs(message, stderr);
+        return PS_EXIT_USAGE;
+    }
+    /* The same collective steps as sched_run's start, so that ranks that
+     * failed here and ranks that got into sched_run meet. */
+    if (world_start(&w, &launch, err, sizeof err) < 0) {
+        fprintf(stderr, "polysweep: rank %d: %s\n", launch.rank, err);
+        world_abort(&w, PS_EXIT_USAGE);
+    }
+    world_agree(&w, message);
+    world_end(&w);
+    return PS_EXIT_USAGE;
+}
+
+int sched_run(const JobSpec *job, const SchedOptions *opt)
+{
+    char err[ERRLEN];
+    double t0 = progress_now();
+    SchedLaunch launch;
+    World w;
+    Grid *g = NULL;
+    int code = PS_EXIT_INTERNAL;
+
+    if (sched_launch_detect(&launch, err, sizeof err) < 0) {
+        fprintf(stderr, "polysweep: %s\n", err);
+        return PS_EXIT_USAGE;
+    }
+    if (world_start(&w, &launch, err, sizeof err) < 0) {
+        fprintf(stderr, "polysweep: rank %d: %s\n", launch.rank, err);
+        world_abort(&w, PS_EXIT_INTERNAL);
+    }
+    /* Every rank builds the same grid from the same job; all agree that it is
+     * fine before anything runs, and rank 0 reports what is not. */
+    char mine[ERRLEN + 2] = "";
+    if (grid_create(job, &g, err, sizeof err) < 0)
+        snprintf(mine, sizeof mine, "%s\n", err);
+    if (world_agree(&w, mine[0] ? mine : NULL)) {
+        code = PS_EXIT_USAGE;
+        goto out;
+    }
+    int requested = opt->threads > 0 ? opt->threads : job->run.threads > 0 ? job->run.threads : 0;
+    if (world_layout(&w, requested, err, sizeof err) < 0) {
+        fprintf(stderr, "polysweep: rank %d: %s\n", w.rank, err);
+        world_abort(&w, PS_EXIT_INTERNAL);
+    }
+    kern_blas_set_threads(w.threads);
+    if (w.rank == 0)
+        code = run_rank0(&w, g, job, opt, t0);
+    else
+        code = worker_run(&w, g);
+out:
     grid_free(&g);
+    world_end(&w);
     return code;
 }

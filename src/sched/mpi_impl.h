@@ -1,0 +1,76 @@
+/* mpi_impl.h - MPI internals shared by world.c and mpi_dispatch.c (private to
+ * src/sched, the only module that includes mpi.h).
+ *
+ * Messages (all on a duplicate of MPI_COMM_WORLD):
+ *   worker -> 0  TAG_READY      empty: the worker is ready for its first task
+ *   worker -> 0  TAG_RESULT     int64 task index, then task_result_pack bytes;
+ *                               also asks for the next task
+ *   worker -> 0  TAG_HEARTBEAT  empty, every `heartbeat` seconds: "still alive"
+ *   0 -> worker  TAG_TASK       int64 task index
+ *   0 -> worker  TAG_FINISH     int: no more tasks, leave the loop and finalise
+ */
+#ifndef POLYSWEEP_SCHED_MPI_IMPL_H
+#define POLYSWEEP_SCHED_MPI_IMPL_H
+
+#include <mpi.h>
+#include <pthread.h>
+
+#include "world.h"
+
+enum {
+    TAG_READY = 1,
+    TAG_RESULT = 2,
+    TAG_HEARTBEAT = 3,
+    TAG_TASK = 10,
+    TAG_FINISH = 11,
+};
+
+/* What rank 0 learns about every rank at start-up (for messages and the
+ * layout). Fixed size, sent as bytes. */
+typedef struct PeerInfo {
+    char host[64];
+    char core[32];    /* its OpenBLAS core (each rank checked and maybe re-executed itself) */
+    int pid;
+    int worker;       /* 1: runs tasks */
+    int threads;      /* its BLAS threads */
+    int mask_cores;   /* CPUs in its affinity mask */
+    int node_leader;  /* 1: lowest rank on its node */
+    int node_workers; /* workers on its node */
+    int node_threads; /* BLAS threads of all workers on its node */
+    int node_cores;   /* CPUs in the union of the node's masks */
+} PeerInfo;
+
+struct MpiState {
+    MPI_Comm comm;        /* duplicate of MPI_COMM_WORLD, errors returned */
+    int thread_level;     /* provided by MPI_Init_thread */
+    double heartbeat;     /* seconds between a worker's heartbeats; 0 = none */
+    double timeout;       /* silence after which rank 0 declares a worker lost; 0 = never */
+    PeerInfo *peers;      /* rank 0: `size` entries */
+    pthread_mutex_t lock; /* workers: serialises the heartbeat thread's MPI calls */
+};
+
+/* Tasks a worker may hold: the one it runs and, for short tasks, the next
+ * (so it never waits for rank 0 between two of them). */
+#define MPI_DEPTH 2
+
+/* Polite waiting: a few probes without sleeping, then naps that double from
+ * BACKOFF_MIN to `max` (mpi_dispatch.c explains why nobody spins). */
+#define BACKOFF_SPINS 16
+#define BACKOFF_MIN 50e-6
+typedef struct Backoff {
+    int probes;
+    double sleep, max;
+} Backoff;
+void backoff_reset(Backoff *b, double max);
+void backoff_wait(Backoff *b);
+
+/* "what: MPI error text" into err; returns PS_EMPI. */
+int mpi_fail(char *err, size_t errlen, int rc, const char *what, int peer);
+
+/* A short "rank R (pid P on HOST)" for messages (rank 0 only). */
+void mpi_peer_text(const World *w, int rank, char *buf, size_t len);
+
+/* Sleep for `seconds` (nanosleep; interrupted sleeps are not resumed). */
+void mpi_nap(double seconds);
+
+#endif

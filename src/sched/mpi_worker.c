@@ -1,0 +1,178 @@
+/* mpi_worker.c - ranks 1..N-1 (world.h, worker_run; protocol in mpi_impl.h).
+ *
+ * A worker says READY, then runs the tasks rank 0 sends in the order they
+ * came (at most MPI_DEPTH queued) and sends each result back, until FINISH.
+ * It waits for orders with MPI_Iprobe and naps (never Open MPI's spinning
+ * receive: oversubscribed workers would steal the CPU of rank 0 and of each
+ * other). A thread sends a heartbeat every `heartbeat` seconds, so rank 0
+ * can tell a worker that trains for hours from one that is gone; MPI calls
+ * of the two threads are serialised by st->lock (MPI_THREAD_SERIALIZED).
+ * A worker that cannot go on (out of memory, lost contact) names itself and
+ * the task and aborts the run: rank 0 would otherwise wait for its result.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mpi_impl.h"
+#include "polysweep/polysweep.h"
+
+#define WORKER_NAP_MAX 1e-3 /* longest sleep between probes while it has no task */
+
+typedef struct Heart {
+    MpiState *st;
+    pthread_t thread;
+    pthread_mutex_t mu; /* guards stop; cv wakes the thread to stop */
+    pthread_cond_t cv;
+    int stop, started;
+} Heart;
+
+static void *heart_main(void *arg)
+{
+    Heart *h = arg;
+    MpiState *st = h->st;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double t = (double)until.tv_nsec * 1e-9 + st->heartbeat;
+        until.tv_sec += (time_t)t;
+        until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+        pthread_cond_timedwait(&h->cv, &h->mu, &until);
+        if (h->stop)
+            break;
+        pthread_mutex_lock(&st->lock);
+        MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_HEARTBEAT, st->comm);
+        pthread_mutex_unlock(&st->lock);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void heart_stop(Heart *h)
+{
+    if (h->started) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = 1;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+    }
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+}
+
+/* The next order from rank 0: TAG_TASK (*task set) or TAG_FINISH (*code
+ * set); 0 when none is waiting and !block; a negative code on MPI errors. */
+static int take_order(World *w, int block, int64_t *task, int *code)
+{
+    MpiState *st = w->st;
+    Backoff b;
+    backoff_reset(&b, WORKER_NAP_MAX);
+    for (;;) {
+        int flag = 0;
+        MPI_Status s;
+        pthread_mutex_lock(&st->lock);
+        int rc = MPI_Iprobe(0, MPI_ANY_TAG, st->comm, &flag, &s);
+        if (rc == MPI_SUCCESS && flag) {
+            if (s.MPI_TAG == TAG_TASK)
+                rc = MPI_Recv(task, 1, MPI_INT64_T, 0, TAG_TASK, st->comm, MPI_STATUS_IGNORE);
+            else if (s.MPI_TAG == TAG_FINISH)
+                rc = MPI_Recv(code, 1, MPI_INT, 0, TAG_FINISH, st->comm, MPI_STATUS_IGNORE);
+        }
+        pthread_mutex_unlock(&st->lock);
+        if (rc != MPI_SUCCESS)
+            return PS_EMPI;
+        if (flag)
+            return s.MPI_TAG;
+        if (!block)
+            return 0;
+        backoff_wait(&b);
+    }
+}
+
+static int send_locked(World *w, const void *buf, int count, int tag)
+{
+    pthread_mutex_lock(&w->st->lock);
+    int rc = MPI_Send(buf, count, MPI_BYTE, 0, tag, w->st->comm);
+    pthread_mutex_unlock(&w->st->lock);
+    return rc;
+}
+
+/* Run one task and send its result: int64 index, then the packed result. */
+static int run_and_send(World *w, const Grid *g, int64_t task)
+{
+    TaskSpec t;
+    TaskResult *r = NULL;
+    unsigned char *packed = NULL, *msg = NULL;
+    size_t len = 0;
+    grid_task_spec(g, task, &t);
+    int rc = task_run(&t, &r);
+    if (rc == 0) {
+        r->val[RV_RANK][0] = w->rank;
+        rc = task_result_pack(r, &packed, &len);
+    }
+    if (rc == 0 && len > (size_t)INT_MAX - sizeof task)
+        rc = PS_EINVAL;
+    if (rc == 0 && !(msg = malloc(len + sizeof task)))
+        rc = PS_ENOMEM;
+    if (rc == 0) {
+        memcpy(msg, &task, sizeof task);
+        memcpy(msg + sizeof task, packed, len);
+        if (send_locked(w, msg, (int)(len + sizeof task), TAG_RESULT) != MPI_SUCCESS)
+            rc = PS_EMPI;
+    }
+    free(msg);
+    free(packed);
+    task_result_free(&r);
+    return rc;
+}
+
+int worker_run(World *w, const Grid *g)
+{
+    Heart h = {.st = w->st};
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    if (w->st->heartbeat > 0 && pthread_create(&h.thread, NULL, heart_main, &h) == 0)
+        h.started = 1;
+
+    int64_t count = grid_task_count(g), queue[MPI_DEPTH], task = -1;
+    int nq = 0, code = 0, rc = 0;
+    if (send_locked(w, NULL, 0, TAG_READY) != MPI_SUCCESS)
+        rc = PS_EMPI;
+    while (rc == 0) {
+        /* Take every order that is here; wait only when there is nothing to run. */
+        int tag, finish = 0;
+        while (rc == 0 && (tag = take_order(w, nq == 0, &task, &code)) != 0) {
+            if (tag == TAG_FINISH && nq == 0)
+                finish = 1;
+            else if (tag == TAG_TASK && nq < MPI_DEPTH && task >= 0 && task < count)
+                queue[nq++] = task;
+            else
+                rc = tag < 0 ? tag : PS_EMPI;
+            if (finish)
+                break;
+        }
+        if (finish || rc)
+            break;
+        task = queue[0];
+        rc = run_and_send(w, g, task);
+        memmove(queue, queue + 1, (size_t)(MPI_DEPTH - 1) * sizeof queue[0]);
+        nq--;
+    }
+    heart_stop(&h);
+    if (rc < 0) {
+        char label[512] = "";
+        if (task >= 0 && task < count)
+            grid_task_label(g, task, label, sizeof label);
+        fprintf(stderr, "polysweep: rank %d: %s%s%s; stopping the run\n", w->rank,
+                rc == PS_ENOMEM ? "out of memory" : rc == PS_EINVAL ? "result too large to send"
+                : "lost contact with rank 0",
+                label[0] ? " at task " : "", label);
+        world_abort(w, PS_EXIT_INTERNAL);
+    }
+    (void)code; /* rank 0 reports the run's outcome; a worker that did its part exits 0 */
+    return PS_EXIT_OK;
+}
