@@ -68,6 +68,47 @@ void data_importance(const TaskSpec *t, double *I);
 int64_t data_sample(const TaskSpec *t, uint64_t key, uint32_t stream,
                     uint64_t step, int B, float *x);
 
+/* Sparse batches: the data law of data_sample, drawn in a way whose cost
+ * is proportional to the active features rather than to B n (the trainer's
+ * sparse path, model_sparse_wanted). Another realisation of the same law:
+ * a task takes one sampler or the other, by its settings.
+ *
+ * Row b of the batch of `step` has its own Philox stream, counter
+ * (j, step_lo, step_hi, stream | 0x80 | b << 8) (b < 2^24; bit 7 keeps it
+ * apart from data_sample's counters), whose words are used in order: block
+ * j's words 0, 1, 2, 3, then block j + 1's. The row is walked from position
+ * -1: each active feature takes a gap word and two value words; the gap
+ * G >= 0 (inactive features skipped) is Geometric(p), P(G >= g) = q^g with
+ * q = 1 - p, drawn exactly in integers from a word w as
+ *   G = #{g in 1..L : w < T_g},  T_g = round(q^g 2^32)
+ * (DataGeom: T computed once by repeated multiplication in double, L the
+ * last g with T_g > 0, at most DATA_GEOM_MAX; when G reaches a truncated
+ * table's end, the next word draws more gap, which the memoryless law
+ * allows). The position advances by G + 1; past n - 1 the row ends. The two
+ * value words (v1, v2) make the value as data_sample's law does from (word 1,
+ * word 3): uniform (v1 >> 8) 2^-24, uniform_signed from v1, rademacher from
+ * v1, gaussian s r cos(th) with r from v1 and th from v2 (one value per
+ * element). So the active features do not depend on the value law, and a
+ * row never depends on B. one_hot gives its usual rows. */
+#define DATA_GEOM_MAX 4096
+#define DATA_GEOM_PRE 64
+typedef struct DataGeom {
+    int len;                           /* L */
+    int pre;                           /* Philox blocks per row drawn ahead (speed only) */
+    double inv_log_q;                  /* 1 / ln q: a first guess of G (speed only) */
+    uint32_t thr[DATA_GEOM_MAX + 2];   /* thr[g] = T_g for 1 <= g <= L, 0 beyond */
+} DataGeom;
+/* g for density p drawing rows of n features. */
+void data_geom_init(double density, int n, DataGeom *g);
+
+/* Fills rowptr[0..B] (row b's entries are col/val[rowptr[b] .. rowptr[b+1]),
+ * columns increasing) and col, val, which must hold B n entries (the most a
+ * batch can have). Returns the number of entries (zero values included:
+ * the uniform law gives 0 with probability 2^-24). g from
+ * data_geom_init(t->density). */
+int64_t data_sample_sparse(const TaskSpec *t, const DataGeom *g, uint64_t key, uint32_t stream,
+                           uint64_t step, int B, int64_t *rowptr, int32_t *col, float *val);
+
 /* Rows first .. first+B-1 of the one_hot data set repeated: row r of x is
  * e_((first + r) mod n). The evaluation sample of a one_hot task is rows 0..n-1. */
 void data_one_hot(int n, int64_t first, int B, float *x);

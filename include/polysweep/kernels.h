@@ -24,6 +24,23 @@ void kern_gemm_naive_f64(int ta, int tb, int M, int N, int K, double alpha,
                          const double *A, int lda, const double *B, int ldb,
                          double beta, double *C, int ldc);
 
+/* SIMD level of polysweep's own vectorised code (the batch sampler, the
+ * fused small-model kernels, the output pass, AdamW): KERN_SIMD_GENERIC (any
+ * CPU; baseline SSE2 on x86-64), KERN_SIMD_AVX2, KERN_SIMD_AVX512 (AVX-512
+ * F/BW/DQ/VL). Every level computes the same bits - integer Philox, no FMA
+ * contraction, the same operation order in every lane, sums over fixed lane
+ * sets - so the level changes only the speed (tests check this). The
+ * default is the best the CPU and the OS support; the environment variable
+ * KERN_SIMD_ENV = generic|avx2|avx512, read at the first call, lowers it
+ * (never above what the CPU supports). kern_simd_set_level does the same
+ * for the calling process (tests) and returns the level now in effect. */
+#define KERN_SIMD_ENV "POLYSWEEP_SIMD"
+enum { KERN_SIMD_GENERIC, KERN_SIMD_AVX2, KERN_SIMD_AVX512 };
+int kern_simd_level(void);
+int kern_simd_set_level(int level);
+/* "generic", "avx2", "avx512". */
+const char *kern_simd_name(int level);
+
 /* Flush subnormals to zero (FTZ and DAZ) in the calling thread; returns the
  * previous state for kern_fpenv_restore. No-op where unsupported. */
 unsigned kern_fpenv_ftz(void);

@@ -24,6 +24,7 @@
 #define POLYSWEEP_MODEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "polysweep/task.h"
 
@@ -54,6 +55,20 @@ double model_loss_grad_noise_f32(const TaskSpec *t, const float *params, const f
 double model_loss_grad_noise_f64(const TaskSpec *t, const double *params, const double *I,
                                  const double *x, int B, const double *noise,
                                  double *grad, double *ws);
+
+/* The sparse path (src/model/sparse.c), float32: the same loss and gradient
+ * as model_loss_grad_noise_f32 for a batch in compressed rows
+ * (data_sample_sparse: row b's entries col/val[rowptr[b] .. rowptr[b+1]),
+ * columns increasing), at a cost that falls with the density: products
+ * skip the zeros of X, and of dZ where the output ReLU is off. The trainer
+ * takes it for tasks with model_sparse_wanted (a function of the settings:
+ * sparse inputs, an autoencoder, a shape too large for the fused kernels).
+ * ws: model_sparse_workspace_len(t, B) floats. */
+int model_sparse_wanted(const TaskSpec *t);
+size_t model_sparse_workspace_len(const TaskSpec *t, int B);
+double model_loss_grad_sparse_f32(const TaskSpec *t, const float *params, const float *I,
+                                  const int64_t *rowptr, const int32_t *col, const float *val,
+                                  int B, const float *noise, float *grad, float *ws);
 
 /* quadratic, population_loss (science.md section 5): for independent,
  * zero-mean, unit-variance inputs of kurtosis K = t->kurtosis, the exact

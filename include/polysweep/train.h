@@ -39,6 +39,12 @@ typedef struct TrainState {
     float *I;            /* (n) importances */
     float *noise;        /* (m) the step's hidden noise */
     float *ws;           /* model workspace */
+    /* the sparse path (model_sparse_wanted): each step's batch in compressed
+     * rows (data_sample_sparse); NULL on the dense path */
+    int64_t *x_rowptr;   /* (batch + 1) */
+    int32_t *x_col;      /* (batch n) */
+    float *x_val;        /* (batch n) */
+    struct DataGeom *geom; /* the gap table of the density */
     void *scratch;
 } TrainState;
 
@@ -86,6 +92,11 @@ void train_sgd(float *p, float *buf, const float *g, size_t len, double lr,
 void train_adamw(float *p, float *m1, float *m2, const float *g, size_t len,
                  double lr, double beta1, double beta2, double eps,
                  double weight_decay, int64_t t);
+
+/* The batch (batch, n) that training step `step` trains on, written densely
+ * into x (for tests and cross-checks: training itself may keep it sparse).
+ * Does not change the state (it may overwrite the scratch batch). */
+void train_batch(const TrainState *st, int64_t step, float *x);
 
 /* Mean loss of the trained model on the task's fixed held-out sample
  * (noise-free; the l1 penalty included, like the training loss). one_hot:

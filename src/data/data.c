@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "polysweep/data.h"
+#include "polysweep/kernels.h"
 
 #include "philox_impl.h"
+#include "philox_simd.h"
 
 /* science.md section 1: decay r -> r^i; constant -> 1; range [hi, lo] ->
  * hi (lo/hi)^(i/(n-1)) (log-spaced, I_0 = hi, I_{n-1} = lo; n = 1 -> hi). */
@@ -59,6 +61,24 @@ static void bernoulli_threshold(double density, uint32_t *thr, uint32_t *all)
     *thr = *all ? 0 : pthr > 0.0 ? (uint32_t)pthr : 0;
 }
 
+/* philox_lanes at the given SIMD level (the same words at every level). */
+static void philox_words(int level, uint32_t j0, uint32_t c1, uint32_t c2, uint32_t c3,
+                         uint64_t key, uint32_t o[4][PHILOX_LANES])
+{
+#if PHILOX_HAVE_SIMD
+    if (level == KERN_SIMD_AVX512) {
+        philox_words_avx512(j0, c1, c2, c3, key, o);
+        return;
+    }
+    if (level == KERN_SIMD_AVX2) {
+        philox_words_avx2(j0, c1, c2, c3, key, o);
+        return;
+    }
+#endif
+    (void)level;
+    philox_lanes(j0, c1, c2, c3, key, o);
+}
+
 static int64_t sample_uniform(const TaskSpec *t, uint64_t key, uint32_t stream,
                               uint64_t step, int B, float *x)
 {
@@ -66,10 +86,21 @@ static int64_t sample_uniform(const TaskSpec *t, uint64_t key, uint32_t stream,
     const uint32_t lo = (uint32_t)step, hi = (uint32_t)(step >> 32);
     uint32_t thr, all;
     bernoulli_threshold(t->density, &thr, &all);
-    int64_t nnz = 0;
+    int64_t nnz = 0, start = 0;
     uint32_t o[4][PHILOX_LANES];
 
-    for (int64_t j0 = 0; 2 * j0 < total; j0 += PHILOX_LANES) {
+#if PHILOX_HAVE_SIMD
+    /* Whole chunks in SIMD registers (the same bits), the rest below. */
+    const int level = kern_simd_level();
+    if (level == KERN_SIMD_AVX512) {
+        start = total / 2 / PHILOX_UNIFORM_STEP_AVX512 * PHILOX_UNIFORM_STEP_AVX512;
+        nnz = philox_uniform_avx512(0, start, lo, hi, stream, key, thr, all, x);
+    } else if (level == KERN_SIMD_AVX2) {
+        start = total / 2 / PHILOX_UNIFORM_STEP_AVX2 * PHILOX_UNIFORM_STEP_AVX2;
+        nnz = philox_uniform_avx2(0, start, lo, hi, stream, key, thr, all, x);
+    }
+#endif
+    for (int64_t j0 = start; 2 * j0 < total; j0 += PHILOX_LANES) {
         philox_lanes((uint32_t)j0, lo, hi, stream, key, o);
         float *xc = x + 2 * j0;
         int cnt = 0;
@@ -162,8 +193,9 @@ static int64_t sample_signed(const TaskSpec *t, uint64_t key, uint32_t stream,
     double v0[PHILOX_LANES], v1[PHILOX_LANES];
     float f[2 * PHILOX_LANES];
 
+    const int level = kern_simd_level();
     for (int64_t j0 = 0; 2 * j0 < total; j0 += PHILOX_LANES) {
-        philox_lanes((uint32_t)j0, lo, hi, stream, key, o);
+        philox_words(level, (uint32_t)j0, lo, hi, stream, key, o);
         switch (law) {
         case VALUES_GAUSSIAN:
             for (int l = 0; l < PHILOX_LANES; l++) {
@@ -199,6 +231,160 @@ static int64_t sample_signed(const TaskSpec *t, uint64_t key, uint32_t stream,
         memcpy(x + 2 * j0, f, (size_t)cnt * sizeof(float));
         for (int k = 0; k < cnt; k++)
             nnz += f[k] != 0.0f;
+    }
+    return nnz;
+}
+
+/* ---- sparse batches (data.h, data_sample_sparse) ---- */
+
+/* T_g = round(q^g 2^32) for g = 1, 2, ...: q^g by repeated multiplication
+ * in double, each product rounded once (no libm, no FMA: the same table on
+ * every machine). pre: a row of n features at density p takes about
+ * 3 n p + 1 words; enough blocks for nearly every row (the rest come one by
+ * one; either way the same words). */
+void data_geom_init(double density, int n, DataGeom *g)
+{
+    const double q = 1.0 - density;
+    double qg = 1.0;
+    int len = 0;
+    memset(g->thr, 0, sizeof g->thr);
+    while (len < DATA_GEOM_MAX) {
+        qg *= q;
+        const double tv = floor(qg * 4294967296.0 + 0.5);
+        if (!(tv >= 1.0))
+            break;
+        g->thr[++len] = tv >= 4294967295.0 ? 4294967295u : (uint32_t)tv;
+    }
+    g->len = len;
+    g->inv_log_q = q > 0.0 ? 1.0 / log(q) : 0.0;
+    const double np = (double)n * density;
+    const double words = 3.0 * np + 1.0 + 9.0 * sqrt(np) + 4.0;
+    g->pre = words >= 4.0 * DATA_GEOM_PRE ? DATA_GEOM_PRE : ((int)(words / 4.0) + 4) / 4 * 4;
+}
+
+/* The words of one row's stream, in order: the first `pre` blocks drawn
+ * ahead (8 rows at a time in SIMD registers), the rest one block at a time. */
+typedef struct RowStream {
+    const uint32_t *ahead;     /* 4 pre words */
+    int pre;
+    uint32_t w[4];
+    uint32_t j, c1, c2, c3;
+    int next;
+    uint64_t key;
+} RowStream;
+
+static inline uint32_t row_word(RowStream *r)
+{
+    if (r->next == 4) {
+        if ((int)r->j < r->pre)
+            memcpy(r->w, r->ahead + 4 * r->j, sizeof r->w);
+        else
+            philox_block(r->j, r->c1, r->c2, r->c3, r->key, r->w);
+        r->j++;
+        r->next = 0;
+    }
+    return r->w[r->next++];
+}
+
+/* G = #{g in 1..L : w < T_g}, the last g with w < T_g (T non-increasing):
+ * from a guess ln(w 2^-32) / ln q, moved up or down until the table says
+ * it is that g (so the answer is the table's, however the guess rounds). At
+ * a truncated table's end (L = DATA_GEOM_MAX and w < T_L) another word adds
+ * more: P(G >= L + h | G >= L) = q^h. */
+static int64_t geom_gap(const DataGeom *g, RowStream *r)
+{
+    int64_t total = 0;
+    for (;;) {
+        const uint32_t w = row_word(r);
+        const double guess = log(((double)w + 0.5) * 0x1.0p-32) * g->inv_log_q;
+        int G = guess >= (double)g->len ? g->len : guess > 0.0 ? (int)guess : 0;
+        while (G < g->len && w < g->thr[G + 1])
+            G++;
+        while (G > 0 && w >= g->thr[G])
+            G--;
+        total += G;
+        if (G < DATA_GEOM_MAX)
+            return total;
+    }
+}
+
+/* Blocks 0 .. pre-1 of the streams of rows b0 .. b0+7 (those past B too:
+ * they are simply not used). */
+static void rows_ahead(int level, uint32_t stream, uint64_t step, uint64_t key, int b0,
+                       int pre, uint32_t *out)
+{
+    uint32_t c3[8];
+    for (int l = 0; l < 8; l++)
+        c3[l] = stream | 0x80u | (uint32_t)(b0 + l) << 8;
+    const uint32_t c1 = (uint32_t)step, c2 = (uint32_t)(step >> 32);
+#if PHILOX_HAVE_SIMD
+    if (level == KERN_SIMD_AVX512) {
+        philox_rows_avx512(c1, c2, c3, key, pre, out);
+        return;
+    }
+    if (level == KERN_SIMD_AVX2) {
+        philox_rows_avx2(c1, c2, c3, key, pre, out);
+        return;
+    }
+#endif
+    (void)level;
+    for (int l = 0; l < 8; l++)
+        for (int j = 0; j < pre; j++)
+            philox_block((uint32_t)j, c1, c2, c3[l], key, out + (size_t)l * 4 * pre + 4 * j);
+}
+
+int64_t data_sample_sparse(const TaskSpec *t, const DataGeom *g, uint64_t key, uint32_t stream,
+                           uint64_t step, int B, int64_t *rowptr, int32_t *col, float *val)
+{
+    const int n = t->n;
+    int64_t nnz = 0;
+    rowptr[0] = 0;
+    if (t->values == VALUES_ONE_HOT) {
+        for (int b = 0; b < B; b++) {
+            col[b] = b % n;
+            val[b] = 1.0f;
+            rowptr[b + 1] = b + 1;
+        }
+        return B;
+    }
+    const double s = data_value_scale(t);
+    const int law = t->values, level = kern_simd_level();
+    uint32_t ahead[8 * 4 * DATA_GEOM_PRE];
+    for (int b = 0; b < B; b++) {
+        if (b % 8 == 0)
+            rows_ahead(level, stream, step, key, b, g->pre, ahead);
+        RowStream r = {.ahead = ahead + (size_t)(b % 8) * 4 * g->pre, .pre = g->pre, .j = 0,
+                       .c1 = (uint32_t)step, .c2 = (uint32_t)(step >> 32),
+                       .c3 = stream | 0x80u | (uint32_t)b << 8, .next = 4, .key = key};
+        int64_t pos = -1;
+        for (;;) {
+            pos += geom_gap(g, &r) + 1;
+            if (pos >= n)
+                break;
+            const uint32_t v1 = row_word(&r), v2 = row_word(&r);
+            float v;
+            switch (law) {
+            case VALUES_UNIFORM_SIGNED:
+                v = (float)(s * ((double)((int32_t)(2 * (v1 >> 8)) + 1 - (1 << 24)) * 0x1.0p-24));
+                break;
+            case VALUES_RADEMACHER:
+                v = (float)(v1 < 0x80000000u ? s : -s);
+                break;
+            case VALUES_GAUSSIAN: {
+                double c, sn;
+                turn_sincos(v2, &c, &sn);
+                v = (float)(s * (sqrt(-2.0 * log(rng_open_f64(v1))) * c));
+                break;
+            }
+            default:
+                v = rng_unit_f32(v1);
+                break;
+            }
+            col[nnz] = (int32_t)pos;
+            val[nnz] = v;
+            nnz++;
+        }
+        rowptr[b + 1] = nnz;
     }
     return nnz;
 }

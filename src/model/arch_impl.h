@@ -5,6 +5,10 @@
  *   GEMM      kern_gemm_f32 or kern_gemm_f64
  *   ERF, EXP  erff/expf or erf/exp
  *   NAME(f)   f##_f32 or f##_f64: the public entry points
+ *   MODEL_FUSED  1 (float32): small autoencoders run the fused kernels and the
+ *             BLAS path the vectorised output pass (fused.h); 0 (float64):
+ *             everything as written here, the reference the tests compare
+ *             the float32 kernels with
  *
  * Layout (row-major, as in model.h):
  *   W  (m, n)  params[0, m n): row j is hidden dimension j, column i is W_i
@@ -42,8 +46,7 @@
  * L1 (INC): + l1 sum |W|, gradient l1 sign(W) with sign(0) = 0.
  */
 
-/* ---- element-wise activations ---- */
-enum Act { ACT_IDENTITY, ACT_RELU, ACT_GELU, ACT_POW };
+/* ---- element-wise activations (enum Act is in fused.h) ---- */
 
 /* z^q for a small positive integer q, by repeated multiplication (exact
  * enough, and as odd as z: (-z)^q = -(z^q)). */
@@ -112,6 +115,7 @@ output_pass(int act, REAL *Z, const REAL *X, const REAL *I, const REAL *b,
     return loss;
 }
 
+#if !MODEL_FUSED
 /* One specialised output loop per (activation, gradient wanted). */
 static double output_dispatch(int act, REAL *Z, const REAL *X, const REAL *I,
                               const REAL *b, int B, int n, REAL scale, int g, int q)
@@ -132,6 +136,8 @@ static double output_dispatch(int act, REAL *Z, const REAL *X, const REAL *I,
     }
 }
 
+#endif
+
 /* H (B, m) += 1 xi^T: the step's noise, the same for every example. */
 static void add_noise(REAL *H, const REAL *xi, int B, int m)
 {
@@ -151,6 +157,20 @@ static double autoencoder(const TaskSpec *t, int act, int hidden_relu, const REA
 {
     const int n = t->n, m = t->m;
     const REAL *W = params + model_w_offset();          /* (m, n) */
+#if MODEL_FUSED
+    /* float32, small n m: the fused kernels (fused_impl.h), no BLAS calls */
+    if (fused_wanted(t, B)) {
+        float *zb = ws + fused_workspace_len(n, m, B);  /* (n) zero bias */
+        for (int i = 0; i < n; i++)
+            zb[i] = 0.0f;
+        const FusedArgs fa = {
+            .n = n, .m = m, .B = B, .act = act, .hidden_relu = hidden_relu, .q = t->q,
+            .W = W, .b = model_bias_used(t) ? params + model_b_offset(t) : zb,
+            .bias = model_bias_used(t), .I = I, .X = X, .xi = xi,
+            .scale = (float)(2.0 / ((double)B * n)), .grad = grad, .ws = ws};
+        return fused_autoencoder(&fa) / ((double)B * n);
+    }
+#endif
     REAL *H = ws;                                       /* (B, m) */
     REAL *Z = H + (size_t)B * m;                        /* (B, n), then dZ */
     REAL *dH = Z + (size_t)B * n;                       /* (B, m) */
@@ -173,16 +193,22 @@ static double autoencoder(const TaskSpec *t, int act, int hidden_relu, const REA
     GEMM(0, 0, B, n, m, (REAL)1, H, m, W, n, (REAL)0, Z, n);   /* Z = H W */
 
     const REAL scale = (REAL)(2.0 / ((double)B * n));
+    REAL *dW = grad ? grad + model_w_offset() : NULL;  /* (m, n) */
+    REAL *db = grad ? grad + model_b_offset(t) : NULL;  /* (n) */
+    for (int i = 0; grad && i < n; i++)
+        db[i] = (REAL)0;
+#if MODEL_FUSED
+    /* the vectorised pass, which also sums db */
+    double sum = fused_output_rows(act, t->q, Z, X, I, b, B, n, scale, grad != NULL,
+                                   bias ? db : NULL);
+#else
     double sum = output_dispatch(act, Z, X, I, b, B, n, scale, grad != NULL, t->q);
+#endif
     if (!grad)
         return sum / ((double)B * n);
 
     const REAL *dZ = Z;                                 /* (B, n) */
-    REAL *dW = grad + model_w_offset();                 /* (m, n) */
-    REAL *db = grad + model_b_offset(t);                /* (n) */
-    for (int i = 0; i < n; i++)
-        db[i] = (REAL)0;
-    if (bias) {
+    if (bias && !MODEL_FUSED) {
         for (int r = 0; r < B; r++) {
             const REAL *dz = dZ + (size_t)r * n;        /* (n) */
             for (int i = 0; i < n; i++)

@@ -7,9 +7,12 @@
 #include "polysweep/kernels.h"
 #include "polysweep/model.h"
 
+#include "fused.h"
+
 #define REAL float
 #define GEMM kern_gemm_f32
 #define ERF erff
 #define EXP expf
+#define MODEL_FUSED 1
 #define NAME(f) f##_f32
 #include "arch_impl.h"

@@ -8,9 +8,12 @@
 #include "polysweep/kernels.h"
 #include "polysweep/model.h"
 
+#include "fused.h"
+
 #define REAL double
 #define GEMM kern_gemm_f64
 #define ERF erf
 #define EXP exp
+#define MODEL_FUSED 0
 #define NAME(f) f##_f64
 #include "arch_impl.h"

@@ -9,7 +9,10 @@
  */
 #include <math.h>
 
+#include "polysweep/kernels.h"
 #include "polysweep/train.h"
+
+#include "optim_simd.h"
 
 /* The schedules of train.h, in double. t/T uses the 0-based step, so the
  * first update always gets the full lr (except during warm-up) and the
@@ -85,7 +88,17 @@ void train_adamw(float *p, float *m1, float *m2, const float *g, size_t len,
     const float neg_step = (float)(-(lr / bias1));
     const float sqrt_bias2 = (float)sqrt(bias2);
     const float epsf = (float)eps;
-    for (size_t k = 0; k < len; k++) {
+    size_t k = 0;
+#if OPTIM_HAVE_SIMD
+    /* The same operations 16 or 8 at a time (optim_simd.c), same bits. */
+    const AdamwConsts c = {decay, b1, c1, b2, c2, neg_step, sqrt_bias2, epsf};
+    const int level = kern_simd_level();
+    if (level == KERN_SIMD_AVX512)
+        k = adamw_avx512(p, m1, m2, g, len, &c);
+    else if (level == KERN_SIMD_AVX2)
+        k = adamw_avx2(p, m1, m2, g, len, &c);
+#endif
+    for (; k < len; k++) {
         float gk = g[k];
         float pk = p[k] * decay;
         float mk = m1[k] * b1 + c1 * gk;

@@ -1,9 +1,12 @@
 /* train.c - a model's training state, the step loop and the evaluation loss
  * (science.md section 3, include/polysweep/train.h).
  *
- * Determinism: a step's batch is data_sample(key, STREAM_BATCH, step), its
- * hidden noise data_hidden_noise(key, step) (STREAM_NOISE), the initial
- * weights come from STREAM_INIT, and the optimiser state lives in `persist`;
+ * Determinism: a step's batch is data_sample(key, STREAM_BATCH, step) - or,
+ * for tasks on the sparse path (model_sparse_wanted, a function of the
+ * settings), data_sample_sparse with the same arguments, kept in compressed
+ * rows - its hidden noise data_hidden_noise(key, step) (STREAM_NOISE), the
+ * initial weights come from STREAM_INIT, and the optimiser state lives in
+ * `persist`;
  * so training from a copy of `persist` taken after any step ends
  * bit-identical to an uninterrupted run (for a fixed BLAS thread count).
  * population_loss draws nothing at all: each step is the exact loss and
@@ -98,12 +101,21 @@ int train_state_create(const TaskSpec *t, TrainState **out)
     /* scratch: grad | x (rows, n) | I (n) | noise (m) | ws; rows also fit an
      * eval chunk */
     const int rows = eval_rows(t);
+    const int sparse = model_sparse_wanted(t);
+    const size_t bn = sparse ? (size_t)t->batch * n : 0;   /* sparse entries at most */
+    size_t wsl = model_workspace_len(t, rows);
+    if (sparse && model_sparse_workspace_len(t, t->batch) > wsl)
+        wsl = model_sparse_workspace_len(t, t->batch);
     size_t s_grad = 0;
     size_t s_x = align64(s_grad + np * sizeof(float));
     size_t s_I = align64(s_x + (size_t)rows * n * sizeof(float));
     size_t s_noise = align64(s_I + n * sizeof(float));
     size_t s_ws = align64(s_noise + m * sizeof(float));
-    size_t s_len = align64(s_ws + model_workspace_len(t, rows) * sizeof(float));
+    size_t s_rowptr = align64(s_ws + wsl * sizeof(float));
+    size_t s_col = align64(s_rowptr + (sparse ? ((size_t)t->batch + 1) * sizeof(int64_t) : 0));
+    size_t s_val = align64(s_col + bn * sizeof(int32_t));
+    size_t s_geom = align64(s_val + bn * sizeof(float));
+    size_t s_len = align64(s_geom + (sparse ? sizeof(DataGeom) : 0));
     st->scratch = aligned_alloc(64, s_len);
     if (!st->scratch)
         goto fail;
@@ -114,6 +126,13 @@ int train_state_create(const TaskSpec *t, TrainState **out)
     st->I = (float *)(sb + s_I);
     st->noise = (float *)(sb + s_noise);
     st->ws = (float *)(sb + s_ws);
+    if (sparse) {
+        st->x_rowptr = (int64_t *)(sb + s_rowptr);
+        st->x_col = (int32_t *)(sb + s_col);
+        st->x_val = (float *)(sb + s_val);
+        st->geom = (DataGeom *)(sb + s_geom);
+        data_geom_init(t->density, t->n, st->geom);
+    }
 
     /* Xavier-normal W (Glorot and Bengio 2010): std sqrt(2 / (fan_in +
      * fan_out)) = sqrt(2 / (n + m)), as torch.nn.init.xavier_normal_ in the
@@ -186,13 +205,21 @@ int train_run(TrainState *st, const TrainHooks *hooks, char *reason, size_t len)
             loss = model_population_loss_grad_f32(t, st->params, st->I, st->grad, st->ws);
         } else {
             const float *xi = NULL;
-            data_sample(t, t->key, STREAM_BATCH, (uint64_t)s, B, st->x);
+            if (st->x_rowptr)
+                data_sample_sparse(t, st->geom, t->key, STREAM_BATCH, (uint64_t)s, B,
+                                   st->x_rowptr, st->x_col, st->x_val);
+            else
+                data_sample(t, t->key, STREAM_BATCH, (uint64_t)s, B, st->x);
             if (t->hidden_noise != NOISE_NONE) {
                 data_hidden_noise(t, t->key, (uint64_t)s, st->noise);
                 xi = st->noise;
             }
-            loss = model_loss_grad_noise_f32(t, st->params, st->I, st->x, B, xi, st->grad,
-                                             st->ws);
+            if (st->x_rowptr)
+                loss = model_loss_grad_sparse_f32(t, st->params, st->I, st->x_rowptr, st->x_col,
+                                                  st->x_val, B, xi, st->grad, st->ws);
+            else
+                loss = model_loss_grad_noise_f32(t, st->params, st->I, st->x, B, xi,
+                                                 st->grad, st->ws);
         }
         if (!isfinite(loss)) {
             set_reason(reason, len, "loss", loss, s);
@@ -231,6 +258,22 @@ int train_run(TrainState *st, const TrainHooks *hooks, char *reason, size_t len)
     }
     kern_fpenv_restore(fpenv);
     return rc;
+}
+
+void train_batch(const TrainState *st, int64_t step, float *x)
+{
+    const TaskSpec *t = &st->spec;
+    if (!st->x_rowptr) {
+        data_sample(t, t->key, STREAM_BATCH, (uint64_t)step, t->batch, x);
+        return;
+    }
+    /* the sparse path's batch, through its scratch buffers */
+    data_sample_sparse(t, st->geom, t->key, STREAM_BATCH, (uint64_t)step, t->batch,
+                       st->x_rowptr, st->x_col, st->x_val);
+    memset(x, 0, (size_t)t->batch * (size_t)t->n * sizeof(float));
+    for (int b = 0; b < t->batch; b++)
+        for (int64_t e = st->x_rowptr[b]; e < st->x_rowptr[b + 1]; e++)
+            x[(size_t)b * t->n + (size_t)st->x_col[e]] = st->x_val[e];
 }
 
 /* The held-out sample: chunk c is data_sample(eval key, STREAM_EVAL, step c)

@@ -68,6 +68,8 @@ def skip(msg):
 
 def build_driver(tmp):
     lib = os.path.join(BUILD, "src", "train", "libps_train.a")
+    # kern_simd_level (which SIMD code runs the update; same bits at every level)
+    kern = os.path.join(BUILD, "src", "kernels", "libps_kernels.a")
     cc = shutil.which("cc") or shutil.which("gcc")
     if not os.path.exists(lib) or not cc:
         skip(f"need {lib} and a C compiler")
@@ -75,7 +77,7 @@ def build_driver(tmp):
     exe = os.path.join(tmp, "driver")
     with open(src, "w") as f:
         f.write(DRIVER)
-    subprocess.run([cc, "-std=c11", "-O2", "-I", os.path.join(SOURCE, "include"), src, lib,
+    subprocess.run([cc, "-std=c11", "-O2", "-I", os.path.join(SOURCE, "include"), src, lib, kern,
                     "-lm", "-o", exe], check=True)
     return exe
 

@@ -483,7 +483,8 @@ TEST(gelu_matches_torch)
         double l = model_loss_grad_f64(&t, p, &I, &x, 1, g, ws);
         CHECK_REL(l, y[k] * y[k], 1e-14, 1e-300);
         CHECK_NEAR(g[1], 2 * y[k] * dy[k], 1e-15);
-        float pf[2] = {1.0f, (float)z[k]}, gf[2], If = 1, xf = 0, wsf[8];
+        float pf[2] = {1.0f, (float)z[k]}, gf[2], If = 1, xf = 0, wsf[256];
+        REQUIRE(model_workspace_len(&t, 1) <= 256);
         double lf = model_loss_grad_f32(&t, pf, &If, &xf, 1, gf, wsf);
         CHECK_NEAR(sqrt(lf), fabs(y[k]), 1e-6);
         CHECK_NEAR(gf[1], 2 * y[k] * dy[k], 1e-6);
