@@ -2,6 +2,7 @@
  *
  *   polysweep plan JOB              check a job, print its grid, cost and size
  *   polysweep run JOB [-o OUT]      run (or resume) the sweep
+ *   polysweep status OUT|JOB        done, failed, pending, in progress, last update
  *
  * cli_main() is the whole program; src/main.c only calls it. It returns a
  * process exit code (polysweep.h).

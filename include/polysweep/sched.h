@@ -22,6 +22,10 @@ typedef struct SchedOptions {
     const char *blas_note;/* the OpenBLAS core check's line (kern_blas_core_check);
                              NULL = none. Logged by rank 0 and kept in the dataset. */
     int blas_warn;        /* 1: the note is a warning (printed even when quiet) */
+    int retry_failed;     /* run tasks recorded as failed again (the new result
+                             replaces the old one) */
+    double checkpoint_every; /* seconds between checkpoints of a running task;
+                                0 = the job's run.checkpoint_every, else 300 */
 } SchedOptions;
 
 /* How this process was started, read from the environment only (MPI is not
@@ -48,8 +52,22 @@ int sched_launch_detect(SchedLaunch *l, char *err, size_t errlen);
 int sched_usage_error(const char *message);
 
 /* Run the job to the end. Returns a process exit code (polysweep.h):
- * PS_EXIT_OK, PS_EXIT_FAILED when some tasks failed, PS_EXIT_USAGE for a
- * refused output, PS_EXIT_INTERNAL otherwise. Messages go to stderr.
+ * PS_EXIT_OK, PS_EXIT_FAILED when some tasks failed, PS_EXIT_INCOMPLETE when
+ * a signal stopped it (see below), PS_EXIT_USAGE for a refused output (another
+ * job's, in use by another run, a damaged journal), PS_EXIT_INTERNAL
+ * otherwise. Messages go to stderr.
+ *
+ * Finished tasks of an earlier run of the same output are skipped (failed ones
+ * too, unless retry_failed); a task with a checkpoint continues from it.
+ * Running tasks save a checkpoint every checkpoint_every seconds.
+ *
+ * Signals (every rank handles them; the handler stays installed): the first
+ * SIGTERM, SIGUSR1 or SIGINT stops handing out tasks, makes running tasks save
+ * a checkpoint at their next tick and report "interrupted", writes the
+ * snapshot and returns PS_EXIT_INCOMPLETE on every rank; a second one stops
+ * at once (rank 0 snapshots what is committed, without waiting for
+ * checkpoints). A signal that reaches only rank 0 is passed on to the busy
+ * workers; one that reaches only a worker stops the whole run the same way.
  *
  * Under an MPI launcher (sched_launch_detect) this is collective over all
  * processes: it initialises and finalises MPI. Rank 0 schedules and is the only

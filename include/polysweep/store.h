@@ -6,12 +6,15 @@
  *                     replaced atomically (temporary file, fsync, rename,
  *                     fsync of the directory), never written in place
  *   OUT.state/journal append-only record of the sweep: a header with the job's
- *                     fingerprint, one record per run (the history) and one
- *                     per finished task, each with a CRC-32C, fsynced before
- *                     the task counts as done
+ *                     fingerprint and text, one record per run (the history),
+ *                     the job text again when a run's differs (axis values
+ *                     added), and one per finished task, each with a CRC-32C,
+ *                     fsynced before the task counts as done
  *   OUT.state/lock    flock'd by the process that has the Store open (holds
  *                     its pid and host); the kernel releases it when that
  *                     process ends, however it ends
+ *   OUT.state/ckpt/   checkpoints of tasks that were interrupted or are
+ *                     running (see "checkpoints" below)
  *   OUT.tmp.<pid>     a snapshot being written (removed on error; leftovers of
  *                     killed runs are removed by the next store_open)
  *
@@ -70,7 +73,9 @@ int store_task_status(const Store *s, int64_t i);
 int64_t store_count(const Store *s, int status);
 
 /* Make a result durable (journal append + fsync), then keep it for the
- * dataset. Returns 0 or PS_EIO with a message. */
+ * dataset, then remove the task's checkpoint. A later record of the same
+ * task replaces the earlier one (--retry-failed). Returns 0 or PS_EIO with a
+ * message. */
 int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t errlen);
 
 /* Regenerate the dataset at the output path from everything committed so far
@@ -80,5 +85,116 @@ int store_snapshot(Store *s, char *err, size_t errlen);
 /* Upper bound of the dataset's size in bytes (uncompressed), and of the
  * memory rank 0 holds for it, for `polysweep plan`. */
 double store_dataset_bytes(const Grid *g);
+
+/* ---- checkpoints of running tasks ----
+ *
+ *   OUT.state/ckpt/<key>.ckpt   one task's resumable training state (task.h,
+ *                               TaskTick), <key> = TaskSpec.key as 16 hex digits
+ *
+ * File format (little-endian): u32 magic "PSCK" | u32 version | u64 ident |
+ * u64 key | i64 step | i64 steps | f64 elapsed seconds | u64 label length |
+ * u64 state length | label | state | u32 CRC-32C of all bytes before it.
+ * ident is FNV-1a-64 over the job's fingerprint text, '\n' and the task's
+ * label: a checkpoint of another job or another task is never used.
+ *
+ * Whoever runs a task writes its checkpoints (rank 0 alone, or an MPI
+ * worker): no Store or lock is needed, because a task runs in one process at
+ * a time and every valid checkpoint of a task is a state of the same
+ * deterministic training run. A save is atomic (a temporary file
+ * "<key>.ckpt.tmp.<pid>", fsync, rename, fsync of the directory), so a kill
+ * leaves the previous checkpoint. store_commit removes a task's checkpoint once
+ * its result is in the journal; store_open removes those of finished tasks
+ * and leftover temporaries, and every checkpoint with `fresh`.
+ *
+ * Ownership: store_ckpt_open allocates, store_ckpt_close releases;
+ * store_ckpt_load fills a StoreCheckpoint whose state the caller releases
+ * with store_checkpoint_clear. */
+typedef struct StoreCkpt StoreCkpt;
+
+typedef struct StoreCheckpoint {
+    void *state;     /* malloc'd */
+    size_t len;
+    int64_t step, steps;
+    double elapsed;  /* wall seconds spent on the task before this state */
+} StoreCheckpoint;
+
+/* The checkpoints of output path `output` for the tasks of g (any rank; the
+ * directory is created if needed). */
+int store_ckpt_open(const Grid *g, const char *output, StoreCkpt **out, char *err,
+                    size_t errlen);
+void store_ckpt_close(StoreCkpt **c);
+
+/* Save task i's state atomically. 0 or PS_EIO / PS_ENOMEM with a message. */
+int store_ckpt_save(StoreCkpt *c, int64_t i, const TaskTick *tk, char *err, size_t errlen);
+
+/* Load task i's checkpoint: 0 and *ck filled; 1 when it has none; PS_EFORMAT
+ * with a message when the file is not a valid checkpoint of this task
+ * (damaged, of another job, another task or another format); PS_EIO,
+ * PS_ENOMEM. */
+int store_ckpt_load(StoreCkpt *c, int64_t i, StoreCheckpoint *ck, char *err, size_t errlen);
+
+/* Remove task i's checkpoint (none is fine). */
+void store_ckpt_remove(StoreCkpt *c, int64_t i);
+
+void store_checkpoint_clear(StoreCheckpoint *ck);
+
+/* The open Store's checkpoints (borrowed; for rank 0 running tasks itself). */
+StoreCkpt *store_checkpoints(Store *s);
+
+/* Checkpoints store_open found for pending tasks (they resume from them). */
+int64_t store_resumable_count(const Store *s);
+
+/* ---- reading a sweep's state without a Store (`polysweep status`) ----
+ *
+ * store_inspect reads OUT.state/journal read-only, record by record (no
+ * mmap, never truncating or locking anything; a record being appended right
+ * now reads as a torn tail), rebuilds the grid from the latest job text the
+ * journal holds, and looks at the checkpoints and at the lock without taking
+ * it. The dataset is never opened.
+ *
+ * Ownership: store_inspect allocates, store_inspect_free releases. */
+typedef struct StoreInspectCkpt {
+    int64_t task;    /* grid index */
+    int64_t step, steps;
+    double elapsed;  /* wall seconds spent on it so far */
+    double mtime;    /* when it was saved (Unix seconds) */
+} StoreInspectCkpt;
+
+typedef struct StoreInspect {
+    char *journal_path;
+    uint64_t journal_bytes;
+    double journal_mtime;    /* Unix seconds: the last append */
+    int64_t records;         /* valid records read */
+    int64_t torn_at;         /* byte offset of an incomplete last record, or -1 */
+    uint64_t torn_bytes;
+    int64_t damaged_at;      /* byte offset of damage followed by valid records, or -1 */
+    char problem[1536];      /* "" or a sentence: damage, unparsable job, ... */
+
+    JobSpec *job;            /* NULL when the journal holds no header yet */
+    Grid *g;                 /* idem */
+    char *fingerprint;       /* the journal's (malloc'd), or NULL */
+    int64_t ntasks;
+    int64_t count[3];        /* tasks per TaskStatus over the grid */
+    unsigned char *status;   /* (ntasks) */
+    char **reason;           /* (ntasks) failed tasks' reasons, else NULL */
+    int64_t orphans;         /* finished-task records not in the grid */
+    int64_t task_records;    /* TASK records read */
+    char *last_run;          /* the last history line, or NULL */
+    int runs;                /* RUN records */
+
+    StoreInspectCkpt *ckpt;  /* checkpoints of pending tasks, by task index */
+    int nckpt;
+
+    int locked;              /* 1: a process holds the lock now (seen in /proc/locks) */
+    long lock_pid;           /* that process, else the pid recorded in the lock file (0: none) */
+    char lock_host[256];     /* the host recorded in the lock file ("" when none) */
+    char lock_since[64];     /* the start time recorded in the lock file ("" when none) */
+} StoreInspect;
+
+/* PS_EINVAL with a message when `output` is not the output of a sweep (no
+ * OUT.state/journal), PS_EIO, PS_ENOMEM. A damaged or torn journal is not
+ * an error: what could be read is reported, with `problem` / `torn_at`. */
+int store_inspect(const char *output, StoreInspect **out, char *err, size_t errlen);
+void store_inspect_free(StoreInspect **p);
 
 #endif

@@ -231,6 +231,51 @@ int task_result_unpack(const unsigned char *buf, size_t len, TaskResult **out);
  * a reason, not an error. Never prints. */
 int task_run(const TaskSpec *t, TaskResult **out);
 
+/* ---- running with checkpoints (design.md, Durability and resume) ----
+ *
+ * task_run_ex trains like task_run, but every `every` steps it calls a tick
+ * with the persistent part of the training state (parameters, optimiser
+ * moments, step, loss-curve accumulators: train.h, TrainState.persist). The
+ * caller may keep a copy of those bytes (a checkpoint) and give them back
+ * later as `resume`: training then continues exactly there, and the result is
+ * bit-identical to an uninterrupted run (all but wall_time, which adds up
+ * the attempts). The tick may also ask to stop. The task module never
+ * touches files: where checkpoints live is the caller's business. */
+
+typedef struct TaskTick {
+    const void *state;  /* persistent training state; borrowed, valid during the call */
+    size_t len;         /* its size in bytes */
+    int64_t step;       /* steps completed */
+    int64_t steps;      /* the task's steps */
+    double elapsed;     /* wall seconds spent on the task so far, earlier attempts
+                           (resume_elapsed) included */
+} TaskTick;
+
+typedef struct TaskHooks {
+    int64_t every;         /* steps between ticks; <= 0: task_tick_steps(t) */
+    /* Return 0 to go on; non-zero stops training (task_run_ex returns
+     * PS_EINTR; a stop asked at the last step is moot, the task finishes).
+     * NULL: no ticks. */
+    int (*tick)(void *ctx, const TaskTick *tk);
+    void *ctx;
+    const void *resume;    /* TaskTick.state bytes of an earlier attempt; NULL: start fresh */
+    size_t resume_len;
+    double resume_elapsed; /* TaskTick.elapsed that went with them */
+} TaskHooks;
+
+/* Steps between ticks by default: about 2^21 multiply-adds of training work
+ * (a fraction of a millisecond to a few milliseconds), at least 1, so a tick
+ * costs nothing measurable and a stop request is seen promptly. */
+int64_t task_tick_steps(const TaskSpec *t);
+
+/* task_run with hooks (h may be NULL: exactly task_run). Returns 0 with the
+ * result in *out (done or failed, as task_run); PS_EINTR when a tick stopped
+ * training (*out NULL; the last tick's state is where to resume); PS_EFORMAT
+ * when `resume` does not fit this task (its size differs from this task's
+ * state, or its step is outside [0, steps]; nothing was run); PS_ENOMEM.
+ * Never prints. */
+int task_run_ex(const TaskSpec *t, const TaskHooks *h, TaskResult **out);
+
 /* The gain Lg = 2 E<x, x'> - E||x'||^2 of the model `params` (model.h
  * layout) of task t on its held-out evaluation sample (the examples of
  * train_eval_loss), unweighted by importance, without the l1 penalty or

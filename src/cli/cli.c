@@ -1,5 +1,5 @@
 /* cli.c - the `polysweep` command line (cli.h): parse arguments, dispatch to
- * plan / run, map errors to exit codes. All printing for the user is here or
+ * plan / run / status, map errors to exit codes. All printing for the user is here or
  * in the scheduler's progress lines. */
 #include "polysweep/cli.h"
 
@@ -19,6 +19,7 @@
 static const char usage_text[] =
     "usage: polysweep plan JOB            check a job file; print its grid, cost and output size\n"
     "       polysweep run JOB [options]   run the sweep (rerun the same command to resume)\n"
+    "       polysweep status OUT|JOB      how far a sweep is: done, failed, pending, in progress\n"
     "       polysweep --version | --help\n"
     "\n"
     "run options:\n"
@@ -26,8 +27,17 @@ static const char usage_text[] =
     "  --threads T        BLAS threads per worker (default: job `run.threads`, else the\n"
     "                     cores of the process's affinity mask, shared with the other\n"
     "                     MPI workers on the node whose masks overlap it)\n"
-    "  --fresh            discard earlier results of this output and start over\n"
+    "  --fresh            discard earlier results (and checkpoints) of this output and\n"
+    "                     start over\n"
+    "  --retry-failed     run the tasks recorded as failed again (the new results\n"
+    "                     replace the old ones)\n"
+    "  --checkpoint-every SECONDS\n"
+    "                     checkpoint running tasks this often (default: job\n"
+    "                     `run.checkpoint_every`, else 300)\n"
     "  -q, --quiet        no progress lines\n"
+    "\n"
+    "SIGTERM, SIGUSR1 (Slurm's warning) or SIGINT: no new tasks, running tasks save a\n"
+    "checkpoint, the dataset is written, exit 3; a second signal stops at once.\n"
     "\n"
     "MPI: mpirun -np N polysweep run JOB (or srun --mpi=pmix): rank 0 schedules and\n"
     "writes, ranks 1..N-1 train.\n"
@@ -41,7 +51,12 @@ static const char usage_text[] =
     "  POLYSWEEP_WORKER_TIMEOUT     seconds before a silent MPI worker counts as lost\n"
     "                               (default 60; 0 = never)\n"
     "\n"
-    "exit codes: 0 complete; 2 usage or job-file error; 3 incomplete (resumable);\n"
+    "  POLYSWEEP_TEST_CRASH         tests only: point:N kills the process halfway\n"
+    "                               through its N-th write at point (journal-append,\n"
+    "                               snapshot, checkpoint)\n"
+    "\n"
+    "exit codes: 0 complete; 2 usage or job-file error, or an output that is refused\n"
+    "            (another job's, in use, damaged); 3 incomplete (resumable);\n"
     "            4 complete but some tasks failed; other: internal error\n";
 
 /* Errors before the run starts go through sched_usage_error: under an MPI
@@ -135,6 +150,17 @@ static int cmd_run(int argc, char **argv)
             opt.threads = (int)t;
         } else if (!strcmp(a, "--fresh")) {
             opt.fresh = 1;
+        } else if (!strcmp(a, "--retry-failed")) {
+            opt.retry_failed = 1;
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            if (++i >= argc)
+                return usage_error("%s needs a number of seconds", a);
+            char *end;
+            double t = strtod(argv[i], &end);
+            if (end == argv[i] || *end || !(t > 0) || t > 1e9)
+                return usage_error("--checkpoint-every must be a number of seconds > 0, got '%s'",
+                                   argv[i]);
+            opt.checkpoint_every = t;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             opt.quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -183,5 +209,7 @@ int cli_main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc, argv);
+    if (!strcmp(cmd, "status"))
+        return cli_status(argc, argv);
     return usage_error("unknown command '%s'", cmd);
 }

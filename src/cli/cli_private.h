@@ -10,4 +10,8 @@ int cli_load_job(const char *path, JobSpec **job);
 /* `polysweep plan JOB`: returns an exit code. */
 int cli_plan(const char *path);
 
+/* `polysweep status OUT|JOB [-o OUT]` (argv as given to cli_main): returns an
+ * exit code. */
+int cli_status(int argc, char **argv);
+
 #endif

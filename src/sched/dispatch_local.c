@@ -1,13 +1,15 @@
 /* dispatch_local.c - the dispatcher of a one-process run (world.h): the one
- * executor is this process, so `wait` runs the submitted task to the end. */
+ * executor is this process, so `wait` runs the submitted task to its end, or
+ * until a stop request (a signal) interrupts it at a tick (exec.h). */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "exec.h"
 #include "polysweep/polysweep.h"
 #include "world.h"
 
 typedef struct LocalDispatch {
-    const Grid *g;
+    Exec ex;
     int rank;
     int busy;
     int64_t task;
@@ -32,23 +34,40 @@ static int ld_wait(void *ctx, double timeout, DispatchDone *done, char *err, siz
     (void)timeout;
     if (!d->busy)
         return DISPATCH_TIMEOUT;
-    TaskSpec t;
     TaskResult *r = NULL;
-    grid_task_spec(d->g, d->task, &t);
-    int rc = task_run(&t, &r);
-    if (rc < 0) {
+    int64_t step = -1;
+    int rc = exec_task(&d->ex, d->task, &r, &step);
+    if (rc < 0 && rc != PS_EINTR) {
         snprintf(err, errlen, "out of memory running a task");
         return rc;
     }
     d->busy = 0;
-    *done = (DispatchDone){d->task, d->rank, r};
-    return DISPATCH_RESULT;
+    *done = (DispatchDone){d->task, d->rank, r, step};
+    return rc == PS_EINTR ? DISPATCH_INTERRUPTED : DISPATCH_RESULT;
+}
+
+static int ld_setup(void *ctx, const DispatchSetup *s)
+{
+    LocalDispatch *d = ctx;
+    d->ex.ck = s->ck;
+    d->ex.every = s->every;
+    d->ex.log = s->quiet ? NULL : stderr;
+    return 0;
+}
+
+static void ld_stop(void *ctx, int level)
+{
+    LocalDispatch *d = ctx;
+    if (level > d->ex.requested)
+        d->ex.requested = level;
 }
 
 static int ld_close(void *ctx, int code)
 {
+    LocalDispatch *d = ctx;
     (void)code;
-    free(ctx);
+    exec_clear(&d->ex);
+    free(d);
     return 0;
 }
 
@@ -57,9 +76,11 @@ int dispatch_local(Dispatcher *dp, const Grid *g, int rank)
     LocalDispatch *d = calloc(1, sizeof *d);
     if (!d)
         return PS_ENOMEM;
-    d->g = g;
+    exec_init(&d->ex, g, rank);
+    d->ex.rank = 0; /* its messages need no rank prefix */
     d->rank = rank;
     *dp = (Dispatcher){.kind = "local", .running = ld_running, .busy = ld_busy,
-                       .submit = ld_submit, .wait = ld_wait, .close = ld_close, .ctx = d};
+                       .submit = ld_submit, .wait = ld_wait, .setup = ld_setup,
+                       .stop = ld_stop, .close = ld_close, .ctx = d};
     return 0;
 }

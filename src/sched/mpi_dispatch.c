@@ -20,6 +20,12 @@
  * wake-up costs ~20-60 us of CPU on this VM, so an idle rank 0 uses ~2% of
  * a core; with tasks queued ahead the nap does not delay the workers.
  *
+ * Stopping (signals.h): `stop` sends TAG_STOP to the workers that hold
+ * tasks; each answers every task it holds with its RESULT (it finished first)
+ * or INTERRUPTED (it saved a checkpoint, or never started it), so the loop
+ * knows when nothing runs any more. A worker interrupted by a signal of its
+ * own reports the same way, and the loop then stops the whole run.
+ *
  * Lost workers: the launcher kills the run when a rank dies (mpirun does;
  * srun with --kill-on-bad-exit=1). In case it does not (srun without it, a
  * frozen node), each worker's heartbeat thread sends a message every
@@ -35,6 +41,7 @@
 #include "mpi_impl.h"
 #include "polysweep/polysweep.h"
 #include "progress.h"
+#include "signals.h"
 
 #define RANK0_NAP_MAX 2e-3   /* longest sleep between probes, seconds */
 #define PREFETCH_BELOW 0.5   /* queue a task ahead only if estimated shorter */
@@ -57,6 +64,7 @@ typedef struct MpiDispatch {
     int running, busy;            /* tasks handed out; workers holding some */
     double wall_sum, cost_sum;    /* finished tasks: seconds per unit of estimated cost */
     double last_lost_check;
+    int *stop_sent;               /* by rank: the stop level it was sent */
     unsigned char *buf;
     size_t cap;
 } MpiDispatch;
@@ -139,6 +147,39 @@ static int check_lost(MpiDispatch *d, double now, char *err, size_t errlen)
     return 0;
 }
 
+/* Worker src gave back its first task (a result or an interruption). */
+static void pop_task(MpiDispatch *d, int src)
+{
+    WorkerSlot *s = &d->slot[src];
+    memmove(s->task, s->task + 1, (size_t)(MPI_DEPTH - 1) * sizeof s->task[0]);
+    s->n--;
+    d->running--;
+    d->busy -= s->n == 0;
+    list_free(d, src);
+}
+
+/* Receive the INTERRUPTED probed in *st into done. */
+static int take_interrupted(MpiDispatch *d, MPI_Status *st, DispatchDone *done, char *err,
+                            size_t errlen)
+{
+    int src = st->MPI_SOURCE, count = 0;
+    int64_t msg[2] = {-1, -1};
+    MPI_Get_count(st, MPI_INT64_T, &count);
+    int rc = MPI_Recv(msg, 2, MPI_INT64_T, src, TAG_INTERRUPTED, d->w->st->comm,
+                      MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, errlen, rc, "receiving an interruption from", src);
+    WorkerSlot *s = &d->slot[src];
+    if (count != 2 || s->n == 0 || msg[0] != s->task[0]) {
+        snprintf(err, errlen, "rank %d reported an interruption of a task it was not "
+                 "running (%lld)", src, (long long)msg[0]);
+        return PS_EMPI;
+    }
+    *done = (DispatchDone){msg[0], src, NULL, msg[1]};
+    pop_task(d, src);
+    return DISPATCH_INTERRUPTED;
+}
+
 /* Receive the RESULT probed in *st into done. */
 static int take_result(MpiDispatch *d, MPI_Status *st, DispatchDone *done, char *err,
                        size_t errlen)
@@ -177,12 +218,8 @@ static int take_result(MpiDispatch *d, MPI_Status *st, DispatchDone *done, char 
         d->wall_sum += wall;
         d->cost_sum += grid_task_cost(d->g, task);
     }
-    *done = (DispatchDone){task, src, r};
-    memmove(s->task, s->task + 1, (size_t)(MPI_DEPTH - 1) * sizeof s->task[0]);
-    s->n--;
-    d->running--;
-    d->busy -= s->n == 0;
-    list_free(d, src);
+    *done = (DispatchDone){task, src, r, -1};
+    pop_task(d, src);
     return DISPATCH_RESULT;
 }
 
@@ -191,6 +228,7 @@ static int md_wait(void *ctx, double timeout, DispatchDone *done, char *err, siz
     MpiDispatch *d = ctx;
     MPI_Comm comm = d->w->st->comm;
     double deadline = progress_now() + (timeout > 0 ? timeout : 0);
+    int level = sched_signal_level();
     Backoff b;
     backoff_reset(&b, RANK0_NAP_MAX);
     for (;;) {
@@ -208,6 +246,8 @@ static int md_wait(void *ctx, double timeout, DispatchDone *done, char *err, siz
             d->slot[src].heard = now;
             if (st.MPI_TAG == TAG_RESULT)
                 return take_result(d, &st, done, err, errlen);
+            if (st.MPI_TAG == TAG_INTERRUPTED)
+                return take_interrupted(d, &st, done, err, errlen);
             if (st.MPI_TAG != TAG_READY && st.MPI_TAG != TAG_HEARTBEAT) {
                 snprintf(err, errlen, "rank %d sent an unknown message (tag %d)", src, st.MPI_TAG);
                 return PS_EMPI;
@@ -225,9 +265,52 @@ static int md_wait(void *ctx, double timeout, DispatchDone *done, char *err, siz
         }
         if ((rc = check_lost(d, now, err, errlen)) < 0)
             return rc;
-        if (now >= deadline)
+        /* A signal to this process ends the wait: the loop reacts at once. */
+        if (now >= deadline || sched_signal_level() != level)
             return DISPATCH_TIMEOUT;
         backoff_wait(&b);
+    }
+}
+
+static int md_setup(void *ctx, const DispatchSetup *su)
+{
+    MpiDispatch *d = ctx;
+    size_t plen = strlen(su->output) + 1, len = 12 + plen;
+    unsigned char *msg = malloc(len);
+    if (!msg)
+        return PS_ENOMEM;
+    int32_t quiet = su->quiet;
+    memcpy(msg, &su->every, 8);
+    memcpy(msg + 8, &quiet, 4);
+    memcpy(msg + 12, su->output, plen);
+    for (int r = 1; r < d->w->size; r++) {
+        int rc = MPI_Send(msg, (int)len, MPI_BYTE, r, TAG_SETUP, d->w->st->comm);
+        if (rc != MPI_SUCCESS) {
+            char err[512];
+            mpi_fail(err, sizeof err, rc, "sending the set-up to", r);
+            fprintf(stderr, "polysweep: %s\n", err);
+            free(msg);
+            return PS_EMPI;
+        }
+    }
+    free(msg);
+    return 0;
+}
+
+static void md_stop(void *ctx, int level)
+{
+    MpiDispatch *d = ctx;
+    for (int r = 1; r < d->w->size; r++) {
+        /* Idle workers need no word: they get no more tasks, then FINISH. */
+        if (d->slot[r].n == 0 || d->stop_sent[r] >= level)
+            continue;
+        d->stop_sent[r] = level;
+        int rc = MPI_Send(&level, 1, MPI_INT, r, TAG_STOP, d->w->st->comm);
+        if (rc != MPI_SUCCESS) {
+            char err[512];
+            mpi_fail(err, sizeof err, rc, "sending a stop to", r);
+            fprintf(stderr, "polysweep: %s\n", err);
+        }
     }
 }
 
@@ -246,6 +329,7 @@ static int md_close(void *ctx, int code)
     free(d->slot);
     for (int k = 0; k < MPI_DEPTH; k++)
         free(d->free[k]);
+    free(d->stop_sent);
     free(d->buf);
     free(d);
     return busy ? PS_EMPI : 0;
@@ -256,13 +340,15 @@ int dispatch_mpi(Dispatcher *dp, World *w, const Grid *g, char *err, size_t errl
     MpiDispatch *d = calloc(1, sizeof *d);
     int ok = d != NULL;
     if (ok) {
-        ok = (d->slot = calloc((size_t)w->size, sizeof *d->slot)) != NULL;
+        ok = (d->slot = calloc((size_t)w->size, sizeof *d->slot)) != NULL &&
+             (d->stop_sent = calloc((size_t)w->size, sizeof(int))) != NULL;
         for (int k = 0; k < MPI_DEPTH; k++)
             ok = ok && (d->free[k] = calloc((size_t)w->size, sizeof(int))) != NULL;
     }
     if (!ok) {
         if (d) {
             free(d->slot);
+            free(d->stop_sent);
             for (int k = 0; k < MPI_DEPTH; k++)
                 free(d->free[k]);
         }
@@ -274,6 +360,7 @@ int dispatch_mpi(Dispatcher *dp, World *w, const Grid *g, char *err, size_t errl
     d->g = g;
     d->last_lost_check = progress_now();
     *dp = (Dispatcher){.kind = "mpi", .running = md_running, .busy = md_busy, .submit = md_submit,
-                       .wait = md_wait, .close = md_close, .ctx = d};
+                       .wait = md_wait, .setup = md_setup, .stop = md_stop, .close = md_close,
+                       .ctx = d};
     return 0;
 }

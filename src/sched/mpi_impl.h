@@ -6,8 +6,20 @@
  *   worker -> 0  TAG_RESULT     int64 task index, then task_result_pack bytes;
  *                               also asks for the next task
  *   worker -> 0  TAG_HEARTBEAT  empty, every `heartbeat` seconds: "still alive"
+ *   worker -> 0  TAG_INTERRUPTED int64 task index, int64 step: the task stopped
+ *                               (step = the step its checkpoint holds, -1 none,
+ *                               -2 never started); every task a worker holds
+ *                               gets exactly one RESULT or INTERRUPTED, in
+ *                               the order it was sent
  *   0 -> worker  TAG_TASK       int64 task index
- *   0 -> worker  TAG_FINISH     int: no more tasks, leave the loop and finalise
+ *   0 -> worker  TAG_FINISH     int: the run's exit code; leave the loop and finalise
+ *   0 -> worker  TAG_SETUP      f64 checkpoint interval, i32 quiet, the absolute
+ *                               output path (NUL-terminated); before any task
+ *   0 -> worker  TAG_STOP       int level: stop the running task (1: after a
+ *                               checkpoint, 2: at once) and take no more; a
+ *                               worker polls for it in its ticks (exec.h)
+ * A worker that was stopped (by TAG_STOP or a signal of its own) answers every
+ * task it holds or receives with INTERRUPTED until FINISH.
  */
 #ifndef POLYSWEEP_SCHED_MPI_IMPL_H
 #define POLYSWEEP_SCHED_MPI_IMPL_H
@@ -21,8 +33,11 @@ enum {
     TAG_READY = 1,
     TAG_RESULT = 2,
     TAG_HEARTBEAT = 3,
+    TAG_INTERRUPTED = 4,
     TAG_TASK = 10,
     TAG_FINISH = 11,
+    TAG_SETUP = 12,
+    TAG_STOP = 13,
 };
 
 /* What rank 0 learns about every rank at start-up (for messages and the

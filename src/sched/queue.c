@@ -19,7 +19,7 @@ static int by_cost_desc(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-int sched_queue_pending(const Grid *g, const Store *s, TaskQueue *q)
+int sched_queue_pending(const Grid *g, const Store *s, int retry_failed, TaskQueue *q)
 {
     int64_t total = grid_task_count(g), n = 0;
     CostIndex *ci = malloc((size_t)(total > 0 ? total : 1) * sizeof *ci);
@@ -31,7 +31,7 @@ int sched_queue_pending(const Grid *g, const Store *s, TaskQueue *q)
     }
     for (int64_t i = 0; i < total; i++) {
         int st = store_task_status(s, i);
-        if (st == TASK_DONE || st == TASK_FAILED)
+        if (st == TASK_DONE || (st == TASK_FAILED && !retry_failed))
             continue;
         ci[n++] = (CostIndex){grid_task_cost(g, i), i};
     }

@@ -13,8 +13,9 @@ typedef struct TaskQueue {
     double cost;    /* sum of their estimated costs */
 } TaskQueue;
 
-/* Every task the store does not hold as done or failed. */
-int sched_queue_pending(const Grid *g, const Store *s, TaskQueue *q);
+/* Every task the store does not hold as done or failed (or as done only,
+ * with retry_failed). */
+int sched_queue_pending(const Grid *g, const Store *s, int retry_failed, TaskQueue *q);
 void sched_queue_free(TaskQueue *q);
 
 /* CPUs this process may run on (its affinity mask), at least 1. */

@@ -17,6 +17,7 @@
 
 #include "polysweep/grid.h"
 #include "polysweep/sched.h"
+#include "polysweep/store.h"
 #include "polysweep/task.h"
 
 typedef struct MpiState MpiState; /* mpi_impl.h */
@@ -65,13 +66,29 @@ double world_cpu_seconds(void);
 
 /* ---- the dispatcher ---- */
 
-enum { DISPATCH_TIMEOUT = 0, DISPATCH_RESULT = 1, DISPATCH_IDLE = 2 };
+enum {
+    DISPATCH_TIMEOUT = 0,
+    DISPATCH_RESULT = 1,
+    DISPATCH_IDLE = 2,
+    DISPATCH_INTERRUPTED = 3, /* a task stopped before its end (done.step) */
+};
 
 typedef struct DispatchDone {
     int64_t task;       /* grid index */
     int rank;           /* the process that ran it */
-    TaskResult *result; /* the caller owns it */
+    TaskResult *result; /* the caller owns it; NULL when interrupted */
+    int64_t step;       /* interrupted: the step its checkpoint holds; -1 none,
+                           -2 it never started */
 } DispatchDone;
+
+/* What executors need once the output is open: where checkpoints go and how
+ * often, and whether to log. */
+typedef struct DispatchSetup {
+    StoreCkpt *ck;       /* rank 0's (the local executor uses it) */
+    const char *output;  /* absolute output path (MPI workers open their own) */
+    double every;        /* seconds between checkpoints */
+    int quiet;
+} DispatchSetup;
 
 typedef struct Dispatcher {
     const char *kind;                        /* "local" or "mpi" */
@@ -85,8 +102,17 @@ typedef struct Dispatcher {
      * DISPATCH_IDLE (an executor became ready), DISPATCH_TIMEOUT, or a negative
      * PS_E* code with a message. */
     int (*wait)(void *ctx, double timeout, DispatchDone *done, char *err, size_t errlen);
-    /* Release every executor (they leave their loops). Returns 0, or <0 when
-     * some still run a task: then only world_abort ends the run cleanly. */
+    /* Tell the executors where checkpoints go (before the first submit).
+     * Returns 0 or a negative PS_E* code. */
+    int (*setup)(void *ctx, const DispatchSetup *s);
+    /* Ask the running tasks to stop: level 1 saves a checkpoint at the next
+     * tick, level 2 stops without saving. Each comes back as
+     * DISPATCH_INTERRUPTED (or DISPATCH_RESULT when it finished first). */
+    void (*stop)(void *ctx, int level);
+    /* Release every executor (they leave their loops; `code` is the run's
+     * exit code, which MPI workers exit with when it is PS_EXIT_INCOMPLETE).
+     * Returns 0, or <0 when some still run a task: then only world_abort
+     * ends the run cleanly. */
     int (*close)(void *ctx, int code);
     void *ctx;
 } Dispatcher;
@@ -98,7 +124,8 @@ int dispatch_local(Dispatcher *d, const Grid *g, int rank);
 int dispatch_mpi(Dispatcher *d, World *w, const Grid *g, char *err, size_t errlen);
 
 /* Ranks 1..N-1: ask for tasks, run them, send results until rank 0 says
- * finish. Returns a process exit code. */
+ * finish. Returns a process exit code (PS_EXIT_INCOMPLETE when the run was
+ * interrupted, else PS_EXIT_OK: rank 0 reports the outcome). */
 int worker_run(World *w, const Grid *g);
 
 #endif

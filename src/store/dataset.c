@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <netcdf.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,6 +413,12 @@ int store_snapshot(Store *s, char *err, size_t errlen)
     snprintf(tmp, tlen, "%s.tmp.%ld", s->output, (long)getpid());
     TRY(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid), "creating %s", tmp);
     if ((ret = write_dataset(s, ncid, err, errlen))) goto fail;
+    if (store_test_crash("snapshot")) {
+        /* Fault injection (tests): die with the new file half written (part
+         * of it flushed, not closed, not renamed). */
+        nc_sync(ncid);
+        raise(SIGKILL);
+    }
     int st = nc_close(ncid);
     ncid = -1;
     TRY(st, "closing %s", tmp);

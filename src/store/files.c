@@ -3,7 +3,8 @@
  *
  * The lock is flock(2) on OUT.state/lock. The kernel drops it when the holder
  * exits or is killed, so a kill -9 never leaves a stale lock behind; the pid
- * and host written into the file are only there for the message.
+ * host and start time written into the file are only there for messages
+ * (and for `polysweep status`).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "polysweep/polysweep.h"
@@ -69,6 +71,35 @@ int store_fsync_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* The refusal when another process holds the lock: who (the lock file's
+ * "<pid> <host> <start time>"), and what to do about it. */
+static void busy_message(const char *text, const char *output, char *err, size_t errlen)
+{
+    char host[256] = "", since[64] = "", me[256] = "";
+    long pid = 0;
+    int n = sscanf(text, "%ld %255s %63s", &pid, host, since);
+    if (n < 2) {
+        /* The holder has not written itself in yet (it is starting). */
+        snprintf(err, errlen, "%s is in use by another polysweep run (it is just "
+                 "starting); wait for it to finish, or stop it", output);
+        return;
+    }
+    if (gethostname(me, sizeof me) != 0) me[0] = '\0';
+    me[sizeof me - 1] = '\0';
+    char when[96] = "";
+    if (n == 3) snprintf(when, sizeof when, ", running since %s", since);
+    if (strcmp(host, me) == 0)
+        snprintf(err, errlen, "%s is in use by another polysweep run (pid %ld on this "
+                 "host, %s%s); wait for it to finish, or stop it with `kill -USR1 %ld` "
+                 "(it saves its work and exits; rerun to resume)", output, pid, host,
+                 when, pid);
+    else
+        snprintf(err, errlen, "%s is in use by another polysweep run (pid %ld on host "
+                 "%s%s); wait for it to finish, or stop it (`kill -USR1 %ld` on %s). If %s "
+                 "is down, its lock is released once the file system notices (see the "
+                 "README, \"The lock\")", output, pid, host, when, pid, host, host);
+}
+
 int store_lock(const char *lock_path, const char *output, int *fdp, char *err,
                size_t errlen)
 {
@@ -83,18 +114,10 @@ int store_lock(const char *lock_path, const char *output, int *fdp, char *err,
         int e = errno;
         if (e == EWOULDBLOCK) {
             /* Name the holder when it has written itself in already. */
-            char text[320] = "", host[256] = "";
-            long pid = 0;
+            char text[400] = "";
             ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
             if (n > 0) text[n] = '\0';
-            if (sscanf(text, "%ld %255s", &pid, host) == 2)
-                snprintf(err, errlen,
-                         "%s is in use by another polysweep run (pid %ld on host %s); "
-                         "wait for it or stop it", output, pid, host);
-            else
-                snprintf(err, errlen,
-                         "%s is in use by another polysweep run; wait for it or stop it",
-                         output);
+            busy_message(text, output, err, errlen);
             close(fd);
             return PS_EBUSY;
         }
@@ -102,10 +125,13 @@ int store_lock(const char *lock_path, const char *output, int *fdp, char *err,
         close(fd);
         return PS_EIO;
     }
-    char host[256] = "unknown", text[320];
+    char host[256] = "unknown", text[400], when[32] = "unknown";
     if (gethostname(host, sizeof(host)) != 0) strcpy(host, "unknown");
     host[sizeof(host) - 1] = '\0';
-    int n = snprintf(text, sizeof(text), "%ld %s\n", (long)getpid(), host);
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm)) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int n = snprintf(text, sizeof(text), "%ld %s %s\n", (long)getpid(), host, when);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n) {
         snprintf(err, errlen, "%s: %s (while writing the lock file)", lock_path,
                  strerror(errno));
@@ -140,4 +166,25 @@ void store_remove_stale_tmp(const char *output)
     }
     closedir(d);
     free(dir);
+}
+
+/* ---- fault injection for tests (store_impl.h, store_test_crash) ---- */
+
+int store_test_crash(const char *point)
+{
+    const char *spec = getenv("POLYSWEEP_TEST_CRASH");
+    if (!spec || !*spec) return 0;
+    static const char *const names[] = {"journal-append", "snapshot", "checkpoint"};
+    static long calls[3];
+    int k = 0;
+    while (k < 3 && strcmp(names[k], point) != 0) k++;
+    if (k == 3) return 0;
+    long nth = ++calls[k];
+    size_t plen = strlen(point);
+    /* "point:N" entries separated by commas */
+    for (const char *p = spec; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, point, plen) == 0 && p[plen] == ':' && atol(p + plen + 1) == nth)
+            return 1;
+    }
+    return 0;
 }

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "polysweep/polysweep.h"
 #include "journal.h"
+#include "store_impl.h"
 
 /* CRC-32C lookup table for the reflected Castagnoli polynomial 0x82F63B78
  * (RFC 3720, appendix B.4), byte-at-a-time (Sarwate's algorithm):
@@ -237,6 +239,12 @@ int journal_append(Journal *j, uint32_t type, const void *const *parts,
     }
     put_u32(q, journal_crc32c(0, rec + 4, 12 + (size_t)n));
 
+    if (store_test_crash("journal-append")) {
+        /* Fault injection (tests): die halfway through the record. */
+        (void)!pwrite(j->fd, rec, total / 2, (off_t)j->end);
+        fdatasync(j->fd);
+        raise(SIGKILL);
+    }
     /* One pwrite of the whole record; a short write only happens on error
      * (disk full), in which case the loop reports the error on retry. */
     int ret = 0;
@@ -263,5 +271,83 @@ int journal_append(Journal *j, uint32_t type, const void *const *parts,
         j->end += total;
     }
     free(rec);
+    return ret;
+}
+
+/* pread until len bytes or the end of the file; returns the bytes read. */
+static size_t read_at(int fd, unsigned char *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+int journal_scan_readonly(const char *path, JournalVisit visit, void *ctx,
+                          JournalScanInfo *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    info->torn = info->damaged = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return io_error(path, "opening the journal", err, errlen);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int ret = io_error(path, "reading the journal's size", err, errlen);
+        close(fd);
+        return ret;
+    }
+    uint64_t sz = (uint64_t)st.st_size, p = 0;
+    info->size = sz;
+    info->mtime = (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
+    unsigned char head[16], *buf = NULL;
+    size_t cap = 0;
+    int ret = 0;
+    while (sz - p >= JOURNAL_RECORD_OVERHEAD) {
+        if (read_at(fd, head, 16, p) != 16 || get_u32(head) != JOURNAL_MAGIC) break;
+        uint64_t n = journal_get_u64(head + 8);
+        if (n > sz - p - JOURNAL_RECORD_OVERHEAD) break;
+        size_t need = 12 + (size_t)n + 4; /* type, length, payload, CRC */
+        if (need > cap) {
+            unsigned char *nb = realloc(buf, need);
+            if (!nb) {
+                snprintf(err, errlen, "%s: out of memory (a record of %llu bytes)", path,
+                         (unsigned long long)n);
+                ret = PS_ENOMEM;
+                goto done;
+            }
+            buf = nb;
+            cap = need;
+        }
+        memcpy(buf, head + 4, 12);
+        if (read_at(fd, buf + 12, (size_t)n + 4, p + 16) != (size_t)n + 4) break;
+        if (journal_crc32c(0, buf, 12 + (size_t)n) != get_u32(buf + 12 + n)) break;
+        ret = visit(ctx, get_u32(head + 4), buf + 12, n, p);
+        if (ret) goto done;
+        info->records++;
+        p += JOURNAL_RECORD_OVERHEAD + n;
+    }
+    info->end = p;
+    if (p < sz) {
+        /* Torn (nothing valid after it) or damaged (valid records follow): look
+         * for a valid record in the rest of the file, as journal_scan does. */
+        size_t rest = (size_t)(sz - p);
+        unsigned char *tail = malloc(rest);
+        size_t got = tail ? read_at(fd, tail, rest, p) : 0;
+        int64_t next = tail ? find_valid_after(tail, got, 1) : -1;
+        free(tail);
+        if (next >= 0) {
+            info->damaged = (int64_t)p;
+            info->damaged_next = (int64_t)p + next;
+        } else {
+            info->torn = (int64_t)p;
+        }
+    }
+done:
+    free(buf);
+    close(fd);
     return ret;
 }

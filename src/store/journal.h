@@ -6,7 +6,8 @@
  *   payload | u32 CRC-32C over type, length and payload
  *
  * The first record is JOURNAL_HEADER; then JOURNAL_RUN (one history line per
- * run) and JOURNAL_TASK (one per finished task) in the order they happened.
+ * run), JOURNAL_JOB (a run's job text, when it differs from the last one) and
+ * JOURNAL_TASK (one per finished task) in the order they happened.
  * A record is appended with one write() and fdatasync'd before the append
  * returns, so a crash can only leave a torn LAST record, which journal_scan
  * detects and reports; the store then truncates it away.
@@ -26,6 +27,9 @@ enum {
     JOURNAL_HEADER = 1, /* payload: str fingerprint text, str job file text */
     JOURNAL_RUN = 2,    /* payload: one history line (raw text) */
     JOURNAL_TASK = 3,   /* payload: str task label, then task_result_pack bytes */
+    JOURNAL_JOB = 4,    /* payload: the job file text of a run whose text differs
+                           from the last one recorded (values added to an axis,
+                           a new title, ...; the fingerprint is the same) */
 };
 
 typedef struct Journal {
@@ -56,6 +60,25 @@ typedef int (*JournalVisit)(void *ctx, uint32_t type, const unsigned char *paylo
  * both offsets. */
 int journal_scan(Journal *j, JournalVisit visit, void *ctx, int64_t *torn,
                  char *err, size_t errlen);
+
+/* What journal_scan_readonly found. */
+typedef struct JournalScanInfo {
+    uint64_t size;        /* file size when the scan started */
+    double mtime;         /* its modification time, Unix seconds */
+    uint64_t end;         /* end of the last valid record */
+    int64_t records;      /* valid records */
+    int64_t torn;         /* offset of an incomplete last record, or -1 */
+    int64_t damaged;      /* offset of damage followed by valid records, or -1 */
+    int64_t damaged_next; /* the first valid record after it */
+} JournalScanInfo;
+
+/* Scan the journal at `path` for a reader that does not own it (`polysweep
+ * status`): opened read-only, read with pread record by record (a mapping
+ * would turn a concurrent truncation into SIGBUS), never modified. A record
+ * being appended right now reads as a torn tail. Damage is not an error here:
+ * it is reported in *info and the valid records before it were visited. */
+int journal_scan_readonly(const char *path, JournalVisit visit, void *ctx,
+                          JournalScanInfo *info, char *err, size_t errlen);
 
 /* Cut the file at j->end (after journal_scan found a torn tail) and fsync. */
 int journal_truncate(Journal *j, char *err, size_t errlen);

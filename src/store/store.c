@@ -7,6 +7,7 @@
  * the trace of a kill during an append and is cut off with a warning; damage
  * anywhere else is refused (PS_EFORMAT); a journal of another job is refused
  * (PS_EMISMATCH). Every refusal happens before any file is modified.
+ * Checkpoints (checkpoint.c) are swept at open and removed at commit.
  */
 #include <errno.h>
 #include <math.h>
@@ -222,7 +223,9 @@ static int replay_header(Replay *rp, const unsigned char *p, uint64_t len, uint6
         return replay_format(rp, off, "malformed header record");
     if (flen == strlen(s->fingerprint) && memcmp(fp, s->fingerprint, flen) == 0) {
         rp->have_header = 1;
-        return 0;
+        free(s->job_text);
+        s->job_text = strndup((const char *)text, tlen);
+        return s->job_text ? 0 : PS_ENOMEM;
     }
     char *old = strndup((const char *)fp, flen), what[768];
     if (!old) return PS_ENOMEM;
@@ -283,6 +286,10 @@ static int replay_record(void *ctx, uint32_t type, const unsigned char *p, uint6
         return add_history(rp->s, (const char *)p, (size_t)len);
     case JOURNAL_TASK:
         return replay_task(rp, p, len, off);
+    case JOURNAL_JOB:
+        free(rp->s->job_text);
+        rp->s->job_text = strndup((const char *)p, (size_t)len);
+        return rp->s->job_text ? 0 : PS_ENOMEM;
     default:
         return replay_format(rp, off, "record of an unknown type (written by a newer "
                              "version of polysweep?)");
@@ -301,6 +308,18 @@ static int append_header(Store *s, char *err, size_t errlen)
     const void *parts[4] = {l1, s->fingerprint, l2, text};
     size_t lens[4] = {8, flen, 8, tlen};
     return journal_append(s->jr, JOURNAL_HEADER, parts, lens, 4, err, errlen);
+}
+
+/* This run's job text, when it differs from the last one recorded (the
+ * fingerprint is the same: axis values, title, ... changed), so that readers
+ * of the journal alone (`polysweep status`) rebuild the current grid. */
+static int append_job_text(Store *s, char *err, size_t errlen)
+{
+    const char *text = s->job->text ? s->job->text : "";
+    if (s->job_text && strcmp(s->job_text, text) == 0) return 0;
+    size_t len = strlen(text);
+    const void *parts[1] = {text};
+    return journal_append(s->jr, JOURNAL_JOB, parts, &len, 1, err, errlen);
 }
 
 /* The history line of this run: "<UTC time> polysweep <command> (...)". */
@@ -428,6 +447,10 @@ int store_open(const Grid *g, const char *output, int fresh, const StoreRunInfo 
             goto fail;
     }
     if (!rp.have_header && (ret = append_header(s, err, errlen))) goto fail;
+    if (rp.have_header && (ret = append_job_text(s, err, errlen))) goto fail;
+    if ((ret = store_ckpt_open(g, output, &s->ckpt, err, errlen)) ||
+        (ret = store_ckpt_sweep(s->ckpt, fresh, s->status, &s->resumable)))
+        goto fail;
     if (s->orphans > 0 &&
         (ret = add_warning(s, "%s: %lld finished task record%s not in the grid of %s "
                            "(values removed from an axis): kept in the journal, left "
@@ -453,6 +476,8 @@ void store_close(Store **sp)
     if (!sp || !*sp) return;
     Store *s = *sp;
     journal_close(&s->jr);
+    store_ckpt_close(&s->ckpt);
+    free(s->job_text);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     for (int v = 0; v < RV_COUNT; v++) free(s->val[v]);
     if (s->reason)
@@ -490,6 +515,10 @@ const char *store_warnings(const Store *s) { return s->warnings; }
 
 int64_t store_orphan_count(const Store *s) { return s->orphans; }
 
+StoreCkpt *store_checkpoints(Store *s) { return s->ckpt; }
+
+int64_t store_resumable_count(const Store *s) { return s->resumable; }
+
 int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t errlen)
 {
     if (i < 0 || i >= s->ntasks || (r->status != TASK_DONE && r->status != TASK_FAILED) ||
@@ -516,6 +545,8 @@ int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t err
     /* Durable first: the task counts as done only once the record is synced. */
     if ((ret = journal_append(s->jr, JOURNAL_TASK, parts, lens, 3, err, errlen))) goto done;
     ret = apply_result(s, i, r);
+    /* The result is durable: the task's checkpoint has served its purpose. */
+    if (!ret) store_ckpt_remove(s->ckpt, i);
 done:
     if (ret == PS_ENOMEM && errlen)
         snprintf(err, errlen, "%s: out of memory (while recording a task)", s->output);

@@ -27,6 +27,9 @@ struct Store {
     char *state_dir; /* OUT.state */
     Journal *jr;     /* OUT.state/journal */
     int lock_fd;     /* OUT.state/lock, flock'd for the Store's lifetime */
+    StoreCkpt *ckpt; /* OUT.state/ckpt */
+    int64_t resumable; /* checkpoints of pending tasks found at open */
+    char *job_text;  /* the latest job text in the journal (header or JOB record) */
 
     /* facts for the global attributes (copied from StoreRunInfo) */
     char *blas_core, *blas_core_note, *layout;
@@ -80,6 +83,52 @@ int store_lock(const char *lock_path, const char *output, int *fd, char *err,
 /* Remove temporary snapshots "OUT.tmp.<pid>" left by killed runs (only called
  * with the lock held, so none of them is being written). */
 void store_remove_stale_tmp(const char *output);
+
+/* Fault injection for the crash tests (README, "Resume and interruption"):
+ * with POLYSWEEP_TEST_CRASH="point:N[,point:N...]" in the environment, the
+ * N-th call (1-based) of this process at `point` returns 1 and the caller
+ * then kills the process with SIGKILL halfway through the write it was
+ * about to make. Points: "journal-append" (every journal record, header and
+ * history lines included), "snapshot" (the NetCDF file being written, before
+ * the rename), "checkpoint" (a task checkpoint being written). Without the
+ * variable it always returns 0. */
+int store_test_crash(const char *point);
+
+/* ---- checkpoint.c ---- */
+
+#define CKPT_HEADER_LEN 64u
+
+typedef struct CkptHeader {
+    uint32_t version;
+    uint64_t ident, key;
+    int64_t step, steps;
+    double elapsed;
+    uint64_t label_len, state_len;
+} CkptHeader;
+
+/* ident of a checkpoint: FNV-1a-64 of fingerprint, '\n', label. */
+uint64_t store_ckpt_ident(const char *fingerprint, const char *label, size_t llen);
+
+/* Parse the first CKPT_HEADER_LEN bytes; -1 when they are not a checkpoint's. */
+int store_ckpt_parse_header(const unsigned char *p, size_t len, CkptHeader *h);
+
+/* "<dir>/<key as 16 hex>.ckpt<suffix>", malloc'd. */
+char *store_ckpt_path(const char *dir, uint64_t key, const char *suffix);
+
+/* 1: "<16 hex>.ckpt", 2: a temporary "<16 hex>.ckpt.tmp.<pid>", 0: neither. */
+int store_ckpt_name_kind(const char *name);
+
+/* Read the header and label (malloc'd) of checkpoint `name` in dirfd. 0 or -1. */
+int store_ckpt_read_header(int dirfd, const char *name, CkptHeader *h, char **label);
+
+/* The checkpoint directory (borrowed). */
+const char *store_ckpt_dir(const StoreCkpt *c);
+
+/* At store_open (lock held, no task started): remove temporaries, every
+ * checkpoint when `fresh`, and those of finished tasks (status per grid
+ * task); count the others that belong to pending tasks of this job. */
+int store_ckpt_sweep(StoreCkpt *c, int fresh, const unsigned char *status,
+                     int64_t *resumable);
 
 /* ---- mismatch.c ---- */
 

@@ -536,10 +536,17 @@ TEST(lock_refuses_second_open)
     REQUIRE(open_store(&f, 0, &s1, err, sizeof(err)) == 0);
     CHECK_INT_EQ(open_store(&f, 0, &s2, err, sizeof(err)), PS_EBUSY);
     CHECK(s2 == NULL);
+    /* "... (pid P on this host, H, running since T); wait ..." with T the
+     * lock's UTC start time */
     snprintf(expect, sizeof(expect),
-             "%s is in use by another polysweep run (pid %ld on host %s); wait for it or "
-             "stop it", out, (long)getpid(), host);
-    CHECK_STR_EQ(err, expect);
+             "%s is in use by another polysweep run (pid %ld on this host, %s, running since ",
+             out, (long)getpid(), host);
+    CHECK(strncmp(err, expect, strlen(expect)) == 0);
+    const char *rest = err + strlen(expect);
+    CHECK(strlen(rest) > 20 && rest[4] == '-' && rest[19] == 'Z');
+    snprintf(expect, sizeof(expect), "); wait for it to finish, or stop it with `kill -USR1 "
+             "%ld` (it saves its work and exits; rerun to resume)", (long)getpid());
+    CHECK_STR_EQ(rest + 20, expect);
     /* --fresh does not get past the lock either. */
     CHECK_INT_EQ(open_store(&f, 1, &s2, err, sizeof(err)), PS_EBUSY);
     CHECK_INT_EQ(store_count(s1, TASK_PENDING), 16);
