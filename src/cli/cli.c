@@ -22,6 +22,15 @@ static const char usage_text[] =
     "       polysweep status OUT|JOB      how far a sweep is: done, failed, pending, in progress\n"
     "       polysweep --version | --help\n"
     "\n"
+    "plan options (any of them: time a few steps of representative tasks here, then\n"
+    "suggest ranks, threads, a time limit and the sbatch line for slurm/polysweep.sbatch):\n"
+    "  --nodes N          nodes to use (default: 1, or fewer than asked if the sweep\n"
+    "                     cannot use them)\n"
+    "  --cores-per-node C cores of a node (default: this machine's)\n"
+    "  --threads T        BLAS threads per worker (default: chosen)\n"
+    "  --max-time TIME    the partition's time limit (minutes, H:M:S or D-H:M:S)\n"
+    "  --calibrate        only that: size for this machine\n"
+    "\n"
     "run options:\n"
     "  -o, --output OUT   dataset path (default: the job's `output`)\n"
     "  --threads T        BLAS threads per worker (default: job `run.threads`, else the\n"
@@ -81,10 +90,17 @@ int cli_load_job(const char *path, JobSpec **job)
     return 0;
 }
 
-/* The command line as one string, for the dataset's history. */
+/* The command line as one string, for the dataset's history. Inside a Slurm
+ * job it ends in "[slurm job ID, restart K]": a requeued job keeps its id, so
+ * this is how the history tells its runs apart (slurm/polysweep.sbatch). */
 static char *join_args(int argc, char **argv)
 {
-    size_t len = 1;
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
+    char slurm[80] = "";
+    if (job && *job)
+        snprintf(slurm, sizeof slurm, " [slurm job %.20s, restart %.20s]", job,
+                 restart && *restart ? restart : "0");
+    size_t len = 1 + strlen(slurm);
     for (int i = 0; i < argc; i++)
         len += strlen(argv[i]) + 1;
     char *s = malloc(len), *p = s;
@@ -92,7 +108,7 @@ static char *join_args(int argc, char **argv)
         return NULL;
     for (int i = 0; i < argc; i++)
         p += sprintf(p, "%s%s", i ? " " : "", argv[i]);
-    *p = '\0';
+    strcpy(p, slurm);
     return s;
 }
 
@@ -203,9 +219,13 @@ int cli_main(int argc, char **argv)
         return PS_EXIT_OK;
     }
     if (!strcmp(cmd, "plan")) {
-        if (argc != 3)
-            return usage_error("%s", "plan needs exactly one job file");
-        return cli_plan(argv[2]);
+        if (argc < 3)
+            return usage_error("%s", "plan needs a job file");
+        if (argc > 3) { /* sizing calibrates: with the OpenBLAS kernel `run` would use */
+            KernCoreCheck core;
+            blas_core_setup(argc, argv, &core);
+        }
+        return cli_plan_main(argc, argv);
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc, argv);

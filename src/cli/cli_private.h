@@ -10,6 +10,11 @@ int cli_load_job(const char *path, JobSpec **job);
 /* `polysweep plan JOB`: returns an exit code. */
 int cli_plan(const char *path);
 
+/* `polysweep plan JOB [sizing options]` (argv as given to cli_main; size.c):
+ * the plan, then with any sizing option the suggested Slurm layout and time
+ * limit from a calibration on this machine. Returns an exit code. */
+int cli_plan_main(int argc, char **argv);
+
 /* `polysweep status OUT|JOB [-o OUT]` (argv as given to cli_main): returns an
  * exit code. */
 int cli_status(int argc, char **argv);
