@@ -47,7 +47,7 @@ settings:
   importance: decay
   sparsity: 0.7
   steps: 1000
-  batch: 128
+  batch: 1024
   log_every: 100
   eval_samples: 1000
 run:
@@ -151,7 +151,7 @@ def bench_workers(ps, d, repeat):
     with open(job, "w") as f:
         f.write(SMALL)
     out = os.path.join(d, "small.nc")
-    print("\nworkers: 300 tasks of ~20 ms (n=20, m=5, 1000 steps x 128), 1 BLAS thread each")
+    print("\nworkers: 300 tasks of ~20 ms (n=20, m=5, 1000 steps x 1024), 1 BLAS thread each")
     single = measure("1 process, no MPI", [ps, "run", job], out, repeat)
     print(f"  (BLAS core {blas_core(out)})")
     one = measure("mpirun -np 2 (1 worker)", ["mpirun", "-np", "2", ps, "run", job], out, repeat)
@@ -221,7 +221,7 @@ def bench_layout(ps, d, repeat):
             with open(job, "w") as f:
                 f.write(text)
         out = os.path.join(d, name + ".nc")
-        print(f"\nlayout, {name} models ({'n=20, m=5, B=128' if name == 'small' else 'n=1000, m=100, B=1024'}), "
+        print(f"\nlayout, {name} models ({'n=20, m=5, B=1024' if name == 'small' else 'n=1000, m=100, B=1024'}), "
               f"{cores} cores")
         r = {}
         r["1p_x1"] = measure("1 process x 1 thread", [ps, "run", job, "--threads", "1"], out, repeat)
