@@ -158,4 +158,14 @@ void data_hidden_noise(const TaskSpec *t, uint64_t key, uint64_t step, float *xi
  * it gives.) */
 uint64_t data_eval_key(const TaskSpec *t);
 
+/* The one string hash of the program (task keys, evaluation keys, file
+ * identities): FNV-1a 64 (Fowler, Noll, Vo; offset basis and prime from the
+ * reference implementation) continued over len more bytes - start from
+ * DATA_FNV_OFFSET - and the splitmix64 finaliser (Steele, Lea, Flood, "Fast
+ * splittable pseudorandom number generators", OOPSLA 2014), which spreads
+ * every input bit over the result where the key seeds a random stream. */
+#define DATA_FNV_OFFSET 0xcbf29ce484222325ULL
+uint64_t data_fnv1a(uint64_t h, const void *bytes, size_t len);
+uint64_t data_mix64(uint64_t z);
+
 #endif

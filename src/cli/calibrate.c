@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "polysweep/data.h"
 #include "polysweep/job.h"
 #include "polysweep/model.h"
 #include "polysweep/polysweep.h"
@@ -40,11 +41,7 @@ static void shape_key_of(const TaskSpec *t, ShapeKey *k)
 
 static uint64_t key_hash(const ShapeKey *k)
 {
-    const unsigned char *p = (const unsigned char *)k;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < sizeof *k; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    return data_fnv1a(DATA_FNV_OFFSET, k, sizeof *k);
 }
 
 /* The index of shape k (added, with task i as its example, when new); -1

@@ -90,6 +90,19 @@ int cli_load_job(const char *path, JobSpec **job)
     return 0;
 }
 
+int cli_load_grid(const char *path, JobSpec **job, Grid **g)
+{
+    char err[1024];
+    if (cli_load_job(path, job) < 0)
+        return -1;
+    if (grid_create(*job, g, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        job_free(job);
+        return -1;
+    }
+    return 0;
+}
+
 /* The command line as one string, for the dataset's history. Inside a Slurm
  * job it ends in "[slurm job ID, restart K]": a requeued job keeps its id, so
  * this is how the history tells its runs apart (slurm/polysweep.sbatch). */

@@ -2,10 +2,15 @@
 #ifndef POLYSWEEP_CLI_PRIVATE_H
 #define POLYSWEEP_CLI_PRIVATE_H
 
+#include "polysweep/grid.h"
 #include "polysweep/job.h"
 
 /* Load a job file, printing its error; 0 or -1. */
 int cli_load_job(const char *path, JobSpec **job);
+
+/* Load a job file and build its grid, printing the error; 0, or -1 with
+ * nothing left allocated. */
+int cli_load_grid(const char *path, JobSpec **job, Grid **g);
 
 /* `polysweep plan JOB`: returns an exit code. */
 int cli_plan(const char *path);

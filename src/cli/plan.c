@@ -42,14 +42,8 @@ int cli_plan(const char *path)
 {
     JobSpec *job = NULL;
     Grid *g = NULL;
-    char err[1024];
-    if (cli_load_job(path, &job) < 0)
+    if (cli_load_grid(path, &job, &g) < 0)
         return PS_EXIT_USAGE;
-    if (grid_create(job, &g, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        job_free(&job);
-        return PS_EXIT_USAGE;
-    }
 
     printf("job       %s\n", job->path);
     printf("title     %s\n", job->title);

@@ -262,15 +262,9 @@ static int size_run(const char *path, const SizeOptions *o)
     JobSpec *job = NULL;
     Grid *g = NULL;
     SizeEstimate e = {0};
-    char err[1024];
     int code = PS_EXIT_INTERNAL;
-    if (cli_load_job(path, &job) < 0)
+    if (cli_load_grid(path, &job, &g) < 0)
         return PS_EXIT_USAGE;
-    if (grid_create(job, &g, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        job_free(&job);
-        return PS_EXIT_USAGE;
-    }
     const int here = local_cores(), C = o->cores ? o->cores : here;
     if (size_shapes(g, &e) < 0)
         goto oom;

@@ -45,29 +45,31 @@ void data_normal(uint64_t key, uint32_t stream, uint64_t step, float std,
     }
 }
 
-/* FNV-1a 64 (Fowler, Noll, Vo; offset basis and prime from the reference
- * implementation), then the splitmix64 finaliser (Steele, Lea, Flood,
- * "Fast splittable pseudorandom number generators", OOPSLA 2014) so that
- * nearby strings give unrelated keys in every bit. */
-static uint64_t hash_string(const char *s)
+uint64_t data_fnv1a(uint64_t h, const void *bytes, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < len; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
     }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
     return h;
 }
 
-/* The canonical string names the seed and every setting of the data law, and
- * nothing of the model or the optimiser. When a data-law setting is added
- * (value law, unit_variance, ...), append it only when it differs from the
- * current behaviour, so existing datasets keep their evaluation samples. */
+uint64_t data_mix64(uint64_t z)
+{
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return z;
+}
+
+static uint64_t hash_string(const char *s)
+{
+    return data_mix64(data_fnv1a(DATA_FNV_OFFSET, s, strlen(s)));
+}
+
 uint64_t data_eval_key(const TaskSpec *t)
 {
     static const char *const law[VALUES_COUNT] = {"uniform", "uniform_signed", "gaussian",

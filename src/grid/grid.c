@@ -39,9 +39,6 @@
  * (and against int64 overflow of the product). */
 #define GRID_MAX_TASKS 100000000LL
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
 typedef struct GridAxis {
     const Setting *st;
     int count;
@@ -64,38 +61,19 @@ struct Grid {
     int max_n, max_m, max_log;
 };
 
-static uint64_t fnv_update(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-static uint64_t splitmix_final(uint64_t z)
-{
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ULL;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return z;
-}
-
 static uint64_t key_start(int64_t seed)
 {
     char head[40];
     int n = snprintf(head, sizeof(head), "seed=%lld;", (long long)seed);
-    return fnv_update(FNV_OFFSET, head, (size_t)n);
+    return data_fnv1a(DATA_FNV_OFFSET, head, (size_t)n);
 }
 
 uint64_t grid_key(int64_t seed, const char *label)
 {
     uint64_t h = key_start(seed);
     if (label)
-        h = fnv_update(h, label, strlen(label));
-    return splitmix_final(h);
+        h = data_fnv1a(h, label, strlen(label));
+    return data_mix64(h);
 }
 
 void grid_free(Grid **pg)
@@ -150,7 +128,7 @@ static int axis_build(GridAxis *ga, const Axis *axis)
         return PS_ENOMEM;
     memset(ga->slot, 0xff, size * sizeof(int32_t));
     for (int k = 0; k < axis->count; k++) {
-        uint64_t h = fnv_update(FNV_OFFSET, ga->text + ga->off[k], ga->len[k]) & ga->mask;
+        uint64_t h = data_fnv1a(DATA_FNV_OFFSET, ga->text + ga->off[k], ga->len[k]) & ga->mask;
         while (ga->slot[h] >= 0)
             h = (h + 1) & ga->mask;
         ga->slot[h] = k;
@@ -160,7 +138,7 @@ static int axis_build(GridAxis *ga, const Axis *axis)
 
 static int axis_lookup(const GridAxis *ga, const char *piece, size_t n)
 {
-    uint64_t h = fnv_update(FNV_OFFSET, piece, n) & ga->mask;
+    uint64_t h = data_fnv1a(DATA_FNV_OFFSET, piece, n) & ga->mask;
     for (; ga->slot[h] >= 0; h = (h + 1) & ga->mask) {
         int k = ga->slot[h];
         if (ga->len[k] == n && !memcmp(ga->text + ga->off[k], piece, n))
@@ -359,10 +337,10 @@ void grid_task_spec(const Grid *g, int64_t i, TaskSpec *out)
         const GridAxis *ga = &g->ax[a];
         int k = (int)((i / g->stride[a]) % ga->count);
         if (a > 0)
-            h = fnv_update(h, ";", 1);
-        h = fnv_update(h, ga->text + ga->off[k], ga->len[k]);
+            h = data_fnv1a(h, ";", 1);
+        h = data_fnv1a(h, ga->text + ga->off[k], ga->len[k]);
     }
-    out->key = splitmix_final(h);
+    out->key = data_mix64(h);
 }
 
 /* Floating-point operations of one task, an estimate (design.md,

@@ -17,16 +17,8 @@
 
 int fused_wanted(const TaskSpec *t, int B)
 {
-    switch (t->arch) {
-    case ARCH_LINEAR:
-    case ARCH_RELU_OUTPUT:
-    case ARCH_GELU_OUTPUT:
-    case ARCH_RELU_HIDDEN:
-    case ARCH_POWER:
-        break;
-    default:
+    if (!fused_autoencoder_arch(t->arch))
         return 0;
-    }
     return B >= 1 && t->n >= 1 && t->m >= 1 && (long long)t->n * t->m <= FUSED_MAX_NM &&
            (long long)t->n * 16 < (1ll << 31);
 }

@@ -49,6 +49,14 @@ double fused_autoencoder_generic(const FusedArgs *a);
 double fused_autoencoder_avx2(const FusedArgs *a);
 double fused_autoencoder_avx512(const FusedArgs *a);
 
+/* The architectures of the form x' = act(W^T f(W x) + b) with an n-vector
+ * output: the ones the fused and sparse paths handle. */
+static inline int fused_autoencoder_arch(int a)
+{
+    return a == ARCH_LINEAR || a == ARCH_RELU_OUTPUT || a == ARCH_GELU_OUTPUT ||
+           a == ARCH_RELU_HIDDEN || a == ARCH_POWER;
+}
+
 /* Whether the fused kernels handle this task at batch size B (a function of
  * the TaskSpec and B only, so a task always takes the same path). */
 int fused_wanted(const TaskSpec *t, int B);

@@ -36,16 +36,8 @@
 
 int model_sparse_wanted(const TaskSpec *t)
 {
-    switch (t->arch) {
-    case ARCH_LINEAR:
-    case ARCH_RELU_OUTPUT:
-    case ARCH_GELU_OUTPUT:
-    case ARCH_RELU_HIDDEN:
-    case ARCH_POWER:
-        break;
-    default:
+    if (!fused_autoencoder_arch(t->arch))
         return 0;
-    }
     return t->density <= SPARSE_MAX_DENSITY && t->values != VALUES_ONE_HOT &&
            !t->population_loss && t->batch >= 1 && t->batch < (1 << 24) &&
            (long long)t->n * t->m > 0 && !fused_wanted(t, t->batch);

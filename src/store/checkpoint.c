@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "polysweep/data.h"
 #include "polysweep/polysweep.h"
 #include "polysweep/store.h"
 #include "store_impl.h"
@@ -36,19 +37,11 @@ struct StoreCkpt {
     uint64_t fp_hash; /* FNV-1a-64 state after the fingerprint text and '\n' */
 };
 
-/* FNV-1a-64 continued over n more bytes (store_hash64 for strings). */
-static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 0x100000001b3ull;
-    return h;
-}
-
 uint64_t store_ckpt_ident(const char *fingerprint, const char *label, size_t llen)
 {
-    uint64_t h = fnv_add(0xcbf29ce484222325ull, fingerprint, strlen(fingerprint));
-    h = fnv_add(h, "\n", 1);
-    return fnv_add(h, label, llen);
+    uint64_t h = data_fnv1a(DATA_FNV_OFFSET, fingerprint, strlen(fingerprint));
+    h = data_fnv1a(h, "\n", 1);
+    return data_fnv1a(h, label, llen);
 }
 
 static void put_u32(unsigned char *p, uint32_t v)
@@ -111,7 +104,7 @@ int store_ckpt_open(const Grid *g, const char *output, StoreCkpt **out, char *er
     }
     snprintf(c->dir, len, "%s.state/ckpt", output);
     c->g = g;
-    c->fp_hash = fnv_add(fnv_add(0xcbf29ce484222325ull, fp, strlen(fp)), "\n", 1);
+    c->fp_hash = data_fnv1a(data_fnv1a(DATA_FNV_OFFSET, fp, strlen(fp)), "\n", 1);
     free(fp);
     int ret = store_mkdir_p(c->dir, err, errlen);
     if (ret) {
@@ -166,7 +159,7 @@ int store_ckpt_save(StoreCkpt *c, int64_t i, const TaskTick *tk, char *err, size
 
     put_u32(head, CKPT_MAGIC);
     put_u32(head + 4, CKPT_VERSION);
-    journal_put_u64(head + 8, fnv_add(c->fp_hash, label, llen));
+    journal_put_u64(head + 8, data_fnv1a(c->fp_hash, label, llen));
     journal_put_u64(head + 16, t.key);
     journal_put_u64(head + 24, (uint64_t)tk->step);
     journal_put_u64(head + 32, (uint64_t)tk->steps);
@@ -281,7 +274,7 @@ int store_ckpt_load(StoreCkpt *c, int64_t i, StoreCheckpoint *ck, char *err, siz
         why = "it belongs to another task";
         goto bad;
     }
-    if (h.ident != fnv_add(c->fp_hash, label, llen)) {
+    if (h.ident != data_fnv1a(c->fp_hash, label, llen)) {
         why = "it belongs to another job";
         goto bad;
     }
@@ -392,7 +385,7 @@ int store_ckpt_sweep(StoreCkpt *c, int fresh, const unsigned char *status,
             /* A finished task's (the run was killed between its commit and
              * the removal) */
             removed += unlinkat(dirfd(d), e->d_name, 0) == 0;
-        } else if (i >= 0 && h.ident == fnv_add(c->fp_hash, label, strlen(label))) {
+        } else if (i >= 0 && h.ident == data_fnv1a(c->fp_hash, label, strlen(label))) {
             (*resumable)++;
         }
         free(label);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "polysweep/data.h"
 #include "polysweep/polysweep.h"
 #include "polysweep/store.h"
 #include "store_impl.h"
@@ -67,11 +68,7 @@ size_t store_slot_len(int v, int max_n, int max_m, int max_log)
 
 uint64_t store_hash64(const char *s)
 {
-    /* FNV-1a, 64-bit (Fowler, Noll, Vo; offset basis and prime from the
-     * reference at isthe.com/chongo/tech/comp/fnv). */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
+    return data_fnv1a(DATA_FNV_OFFSET, s, strlen(s)); /* FNV-1a 64 */
 }
 
 /* ---- warnings and history ---- */
