@@ -34,6 +34,34 @@ static inline void harness_register(const char *name, harness_fn fn)
         harness_cases[harness_ncases++] = (struct harness_case){name, fn};
 }
 
+/* A whole file into memory (malloc'd, one spare byte), or NULL. */
+static inline unsigned char *harness_slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    *len = 0;
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    *len = n >= 0 ? (size_t)n : 0;
+    return buf;
+}
+
+/* Write len bytes as the whole file: 0 or -1. */
+static inline int harness_spit(const char *path, const unsigned char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return -1;
+    size_t w = fwrite(buf, 1, len, fp);
+    return fclose(fp) == 0 && w == len ? 0 : -1;
+}
+
 #define TEST(name)                                                             \
     static void test_##name(void);                                             \
     __attribute__((constructor)) static void register_##name(void)            \

@@ -376,31 +376,6 @@ static void ckpt_file(const Grid *g, int64_t i, char *buf, size_t len)
     snprintf(buf, len, "%s/r/x.nc.state/ckpt/%016llx.ckpt", tmpdir, (unsigned long long)t.key);
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
-static int spit(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return -1;
-    size_t w = fwrite(buf, 1, len, fp);
-    return fclose(fp) == 0 && w == len ? 0 : -1;
-}
-
 TEST(ckpt_roundtrip)
 {
     make_tmpdir();
@@ -429,7 +404,7 @@ TEST(ckpt_roundtrip)
     char path[400];
     ckpt_file(f.g, 1, path, sizeof path);
     size_t n;
-    unsigned char *bytes = slurp(path, &n);
+    unsigned char *bytes = harness_slurp(path, &n);
     CHECK_INT_EQ(n, 64 + strlen("sparsity=0.5") + 1000 + 4);
     free(bytes);
     char cmd[600];
@@ -456,14 +431,14 @@ TEST(ckpt_every_damaged_byte_and_length_is_refused)
     REQUIRE(save_fake(c, 2, 5, 96, 9) == 0);
     ckpt_file(f.g, 2, path, sizeof path);
     size_t n;
-    unsigned char *good = slurp(path, &n);
+    unsigned char *good = harness_slurp(path, &n);
     REQUIRE(good);
     StoreCheckpoint ck;
     int refused = 0;
     for (size_t k = 0; k < n; k++) {
         for (int bit = 0; bit < 8; bit += 3) {
             good[k] ^= (unsigned char)(1u << bit);
-            REQUIRE(spit(path, good, n) == 0);
+            REQUIRE(harness_spit(path, good, n) == 0);
             int rc = store_ckpt_load(c, 2, &ck, err, sizeof err);
             refused += rc == PS_EFORMAT;
             if (rc != PS_EFORMAT)
@@ -473,14 +448,14 @@ TEST(ckpt_every_damaged_byte_and_length_is_refused)
         }
     }
     for (size_t len = 0; len < n; len++) {
-        REQUIRE(spit(path, good, len) == 0);
+        REQUIRE(harness_spit(path, good, len) == 0);
         int rc = store_ckpt_load(c, 2, &ck, err, sizeof err);
         if (rc != PS_EFORMAT) HARNESS_FAIL_AT("cut to %zu bytes: load returned %d", len, rc);
         store_checkpoint_clear(&ck);
     }
     /* the message names the file and the task */
     CHECK(strstr(err, path) && strstr(err, "sparsity=0.9"));
-    REQUIRE(spit(path, good, n) == 0);
+    REQUIRE(harness_spit(path, good, n) == 0);
     CHECK_INT_EQ(store_ckpt_load(c, 2, &ck, err, sizeof err), 0);
     store_checkpoint_clear(&ck);
     CHECK(refused == (int)n * 3);
@@ -570,7 +545,7 @@ TEST(ckpt_removed_at_commit_swept_at_open)
     REQUIRE(save_fake(c, 2, 10, 64, 2) == 0);
     /* and a temporary of a killed save */
     snprintf(tmp, sizeof tmp, "%s.tmp.12345", p[1]);
-    REQUIRE(spit(tmp, (const unsigned char *)"x", 1) == 0);
+    REQUIRE(harness_spit(tmp, (const unsigned char *)"x", 1) == 0);
     store_close(&s);
 
     REQUIRE(store_open(f.g, out, 0, &run_info, &s, err, sizeof err) == 0);
@@ -647,7 +622,7 @@ TEST(inspect_partial_locked_torn_damaged)
 
     /* A record being appended (half of a copy of the last one). */
     size_t n;
-    unsigned char *j = slurp(jp, &n);
+    unsigned char *j = harness_slurp(jp, &n);
     REQUIRE(j);
     FILE *fp = fopen(jp, "ab");
     fwrite(j + n / 2, 1, n / 4, fp);
@@ -665,7 +640,7 @@ TEST(inspect_partial_locked_torn_damaged)
 
     /* Damage in the middle: a byte of the first task record. */
     j[n - 10] ^= 0x40; /* inside the last record (task 2) */
-    REQUIRE(spit(jp, j, n) == 0);
+    REQUIRE(harness_spit(jp, j, n) == 0);
     REQUIRE(store_inspect(out, &in, err, sizeof err) == 0);
     CHECK_INT_EQ(in->damaged_at, -1); /* the last record: torn, not damage */
     CHECK(in->torn_at > 0);
@@ -675,7 +650,7 @@ TEST(inspect_partial_locked_torn_damaged)
     /* now damage an earlier record, followed by a valid one */
     size_t tail = n - 300 > 200 ? 200 : 100;
     j[tail] ^= 0x01;
-    REQUIRE(spit(jp, j, n) == 0);
+    REQUIRE(harness_spit(jp, j, n) == 0);
     REQUIRE(store_inspect(out, &in, err, sizeof err) == 0);
     CHECK(in->damaged_at >= 0 && (size_t)in->damaged_at <= tail);
     CHECK(strstr(in->problem, "damaged at byte offset") != NULL);

@@ -152,32 +152,6 @@ static int open_store(const Fixture *f, int fresh, Store **s, char *err, size_t 
     return store_open(f->grid, out, fresh, &run_info, s, err, errlen);
 }
 
-/* Whole file into memory (malloc'd), or NULL. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
-static int spit(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return -1;
-    size_t w = fwrite(buf, 1, len, fp);
-    return fclose(fp) == 0 && w == len ? 0 : -1;
-}
-
 /* Offsets of the records of a journal image (walking the length fields). */
 static int record_offsets(const unsigned char *d, size_t len, size_t *off, int max)
 {
@@ -261,7 +235,7 @@ TEST(journal_roundtrip)
     CHECK(j == NULL);
 
     size_t len;
-    unsigned char *d = slurp(path, &len);
+    unsigned char *d = harness_slurp(path, &len);
     REQUIRE(d);
     CHECK_INT_EQ(len, 3 * JOURNAL_RECORD_OVERHEAD + 5 + 0 + 70000);
     /* Byte layout of the first record: magic "PSJ1", type, length, CRC. */
@@ -358,7 +332,7 @@ TEST(torn_tail_every_offset)
     store_close(&s);
 
     size_t len, off[16];
-    unsigned char *image = slurp(jpath, &len);
+    unsigned char *image = harness_slurp(jpath, &len);
     REQUIRE(image);
     int nrec = record_offsets(image, len, off, 16);
     REQUIRE(nrec == 5); /* header, run, three tasks */
@@ -369,7 +343,7 @@ TEST(torn_tail_every_offset)
              last);
     int bad = 0;
     for (size_t cut = last; cut < len; cut++) {
-        REQUIRE(spit(jpath, image, cut) == 0);
+        REQUIRE(harness_spit(jpath, image, cut) == 0);
         int ret = open_store(&f, 0, &s, err, sizeof(err));
         if (ret) {
             fprintf(stderr, "cut at %zu: %s\n", cut, err);
@@ -400,7 +374,7 @@ TEST(torn_tail_every_offset)
 
     /* A torn header (killed while creating the journal) starts over. */
     for (size_t cut = 1; cut < off[1]; cut += 7) {
-        REQUIRE(spit(jpath, image, cut) == 0);
+        REQUIRE(harness_spit(jpath, image, cut) == 0);
         REQUIRE(open_store(&f, 0, &s, err, sizeof(err)) == 0);
         CHECK(strstr(store_warnings(s), "dropped an incomplete last record at byte offset 0 "));
         CHECK_INT_EQ(store_count(s, TASK_PENDING), 16);
@@ -425,7 +399,7 @@ TEST(damage_in_the_middle_is_refused)
     CHECK(commit_task(s, f.grid, 3, TASK_DONE) == 0);
     store_close(&s);
     size_t len, off[16];
-    unsigned char *image = slurp(jpath, &len);
+    unsigned char *image = harness_slurp(jpath, &len);
     REQUIRE(image);
     REQUIRE(record_offsets(image, len, off, 16) == 5);
 
@@ -436,7 +410,7 @@ TEST(damage_in_the_middle_is_refused)
         unsigned char *copy = malloc(len);
         memcpy(copy, image, len);
         copy[where[k]] ^= 0x10;
-        REQUIRE(spit(jpath, copy, len) == 0);
+        REQUIRE(harness_spit(jpath, copy, len) == 0);
         err[0] = '\0';
         CHECK_INT_EQ(open_store(&f, 0, &s, err, sizeof(err)), PS_EFORMAT);
         CHECK(s == NULL);
@@ -447,7 +421,7 @@ TEST(damage_in_the_middle_is_refused)
         CHECK(strncmp(err, expect, strlen(expect)) == 0);
         if (strncmp(err, expect, strlen(expect)) != 0) fprintf(stderr, "got: %s\n", err);
         size_t len2;
-        unsigned char *after = slurp(jpath, &len2);
+        unsigned char *after = harness_slurp(jpath, &len2);
         CHECK(after && len2 == len && memcmp(after, copy, len) == 0);
         free(after);
         free(copy);
@@ -457,7 +431,7 @@ TEST(damage_in_the_middle_is_refused)
     unsigned char *copy = malloc(len);
     memcpy(copy, image, len);
     copy[off[4] + 40] ^= 0x10;
-    REQUIRE(spit(jpath, copy, len) == 0);
+    REQUIRE(harness_spit(jpath, copy, len) == 0);
     REQUIRE(open_store(&f, 0, &s, err, sizeof(err)) == 0);
     CHECK(strstr(store_warnings(s), "dropped an incomplete last record"));
     CHECK_INT_EQ(store_task_status(s, 2), TASK_DONE);
@@ -487,7 +461,7 @@ TEST(fingerprint_mismatch)
     CHECK(store_snapshot(s, err, sizeof(err)) == 0);
     store_close(&s);
     size_t len, olen;
-    unsigned char *before = slurp(jpath, &len), *obefore = slurp(out, &olen);
+    unsigned char *before = harness_slurp(jpath, &len), *obefore = harness_slurp(out, &olen);
     REQUIRE(before && obefore);
 
     CHECK_INT_EQ(open_store(&b, 0, &s, err, sizeof(err)), PS_EMISMATCH);
@@ -505,7 +479,7 @@ TEST(fingerprint_mismatch)
 
     /* Nothing was modified. */
     size_t len2, olen2;
-    unsigned char *after = slurp(jpath, &len2), *oafter = slurp(out, &olen2);
+    unsigned char *after = harness_slurp(jpath, &len2), *oafter = harness_slurp(out, &olen2);
     CHECK(after && len2 == len && memcmp(before, after, len) == 0);
     CHECK(oafter && olen2 == olen && memcmp(obefore, oafter, olen) == 0);
     free(after);
@@ -589,7 +563,7 @@ TEST(fresh_discards)
     /* An output without a journal is never overwritten without --fresh. */
     char jpath[300];
     journal_path(jpath, sizeof(jpath));
-    REQUIRE(spit(out, (const unsigned char *)"not ours", 8) == 0);
+    REQUIRE(harness_spit(out, (const unsigned char *)"not ours", 8) == 0);
     REQUIRE(unlink(jpath) == 0);
     CHECK_INT_EQ(open_store(&a, 0, &s, err, sizeof(err)), PS_EMISMATCH);
     CHECK(strstr(err, "exists but has no journal"));
@@ -874,7 +848,7 @@ TEST(snapshot_layout)
     } else {
         char script[300], cmd[800];
         snprintf(script, sizeof(script), "%s/check.py", tmpdir);
-        REQUIRE(spit(script, (const unsigned char *)python_check, strlen(python_check)) == 0);
+        REQUIRE(harness_spit(script, (const unsigned char *)python_check, strlen(python_check)) == 0);
         snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s' '%s'", script, out);
         CHECK_INT_EQ(system(cmd), 0);
     }
@@ -1005,7 +979,7 @@ TEST(snapshot_error_leaves_output)
     CHECK(commit_task(s, f.grid, 1, TASK_DONE) == 0);
     REQUIRE(store_snapshot(s, err, sizeof(err)) == 0);
     size_t len;
-    unsigned char *before = slurp(out, &len);
+    unsigned char *before = harness_slurp(out, &len);
     REQUIRE(before);
     /* The temporary path is taken by a directory: the snapshot must fail
      * without touching the output. */
@@ -1017,7 +991,7 @@ TEST(snapshot_error_leaves_output)
     snprintf(expect, sizeof(expect), "%s: ", out);
     CHECK(strncmp(err, expect, strlen(expect)) == 0 && strstr(err, "(while creating"));
     size_t len2;
-    unsigned char *after = slurp(out, &len2);
+    unsigned char *after = harness_slurp(out, &len2);
     CHECK(after && len == len2 && memcmp(before, after, len) == 0);
     free(after);
     free(before);
