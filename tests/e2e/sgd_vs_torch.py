@@ -15,14 +15,12 @@ this script; the same steps are run by torch. Checks:
 
 Exit 77 (meson's "skipped") when torch, a C compiler or the library is missing.
 """
-import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 
-from util import BUILD, SOURCE, check, main
+from util import build_c_driver, check, main, skip
 
 DRIVER = r"""
 #include <stdint.h>
@@ -59,27 +57,6 @@ SETTINGS = [  # lr, momentum, weight_decay
     (3e-2, 0.9, 0.01),
     (1e-3, 0.5, 0.1),
 ]
-
-
-def skip(msg):
-    print(f"skipped: {msg}")
-    sys.exit(77)
-
-
-def build_driver(tmp):
-    lib = os.path.join(BUILD, "src", "train", "libps_train.a")
-    # kern_simd_level (which SIMD code runs the update; same bits at every level)
-    kern = os.path.join(BUILD, "src", "kernels", "libps_kernels.a")
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not os.path.exists(lib) or not cc:
-        skip(f"need {lib} and a C compiler")
-    src = os.path.join(tmp, "driver.c")
-    exe = os.path.join(tmp, "driver")
-    with open(src, "w") as f:
-        f.write(DRIVER)
-    subprocess.run([cc, "-std=c11", "-O2", "-I", os.path.join(SOURCE, "include"), src, lib, kern,
-                    "-lm", "-o", exe], check=True)
-    return exe
 
 
 def inputs(np, seed):
@@ -135,7 +112,7 @@ def test_sgd_matches_pytorch():
     torch.set_num_threads(1)
     tmp = tempfile.mkdtemp(prefix="polysweep-sgd-")
     try:
-        exe = build_driver(tmp)
+        exe = build_c_driver(tmp, DRIVER, ("train", "kernels"))
         for k, hp in enumerate(SETTINGS):
             p0, g = inputs(np, k)
             pc, bc = run_c(exe, np, p0, g, hp)

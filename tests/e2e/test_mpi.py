@@ -34,11 +34,10 @@ settings:
   eval_samples: 500
 """)
 
-# A few seconds of work on 2 workers, in tasks of ~0.3 s.
-LONG = write_job(D, "long.yaml", """
-title: mpi long
+# Tasks of ~0.3 s: `seeds` of them.
+SEEDS_JOB = """title: mpi {name}
 grid:
-  seed: {range: [0, 24]}
+  seed: {{range: [0, {seeds}]}}
 settings:
   n: 100
   m: 10
@@ -46,21 +45,11 @@ settings:
   batch: 512
   log_every: 100
   eval_samples: 1000
-""")
-
+"""
+# A few seconds of work on 2 workers.
+LONG = write_job(D, "long.yaml", SEEDS_JOB.format(name="long", seeds=24))
 # ~4 s on two workers, ~8 s on one.
-MID = write_job(D, "mid.yaml", """
-title: mpi mid
-grid:
-  seed: {range: [0, 14]}
-settings:
-  n: 100
-  m: 10
-  steps: 3000
-  batch: 512
-  log_every: 100
-  eval_samples: 1000
-""")
+MID = write_job(D, "mid.yaml", SEEDS_JOB.format(name="mid", seeds=14))
 
 DIVERGE = write_job(D, "diverge.yaml", """
 title: mpi diverge

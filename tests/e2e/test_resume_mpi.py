@@ -13,7 +13,7 @@ import signal
 import time
 
 from test_mpi_util import alive, mpirun, rank_pids
-from test_resume_util import checkpoints, finish, kill_all, log, open_in_subprocess, start, wait_for
+from test_resume_util import checkpoints, finish, log, open_in_subprocess, start, wait_for
 from test_resume_util import task_records
 from util import assert_same_data, check, cleanup, main, run, tempdir, write_job
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from test_mpi_util import alive, env_with, mpirun_args, rank_pids
+from test_mpi_util import alive, env_with, mpirun_args
 from util import POLYSWEEP, PYTHON, SOURCE
 
 

@@ -31,10 +31,9 @@ libraries are missing.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
-from util import BUILD, SOURCE, check, main
+from util import build_c_driver, check, main, skip
 
 DRIVER = r"""
 #include <stdio.h>
@@ -127,28 +126,6 @@ IMPORTANCE_RATE = 0.99
 LR = 1e-3
 
 
-def skip(msg):
-    print(f"skipped: {msg}")
-    sys.exit(77)
-
-
-def build_driver(tmp):
-    libs = [os.path.join(BUILD, "src", d, f"libps_{d}.a") for d in ("train", "model", "data", "kernels")]
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not all(os.path.exists(lib) for lib in libs) or not cc:
-        skip(f"need {libs} and a C compiler")
-    blas = subprocess.run(["pkg-config", "--libs", "openblas"], capture_output=True, text=True)
-    if blas.returncode != 0:
-        skip("pkg-config openblas failed")
-    src = os.path.join(tmp, "driver.c")
-    exe = os.path.join(tmp, "driver")
-    with open(src, "w") as f:
-        f.write(DRIVER)
-    subprocess.run([cc, "-std=c11", "-O2", "-I", os.path.join(SOURCE, "include"), src] + libs +
-                   blas.stdout.split() + ["-lm", "-o", exe], check=True)
-    return exe
-
-
 def run_driver(np, exe, case):
     arch, n, m, p, steps, batch = case
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
@@ -200,7 +177,7 @@ def test_training_matches_pytorch():
     torch.set_num_threads(1)
     tmp = tempfile.mkdtemp(prefix="polysweep-crosscheck-")
     try:
-        exe = build_driver(tmp)
+        exe = build_c_driver(tmp, DRIVER, ("train", "model", "data", "kernels"), blas=True)
         for case in CASES:
             p0, rec, p1 = run_driver(np, exe, case)
             losses, grads, final = run_torch(torch, np, case, p0, rec)

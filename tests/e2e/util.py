@@ -88,3 +88,32 @@ def main(tests):
             failed += 1
             print(f"FAIL {t.__name__}: {exc}", flush=True)
     sys.exit(1 if failed else 0)
+
+
+def skip(msg):
+    """Exit 77, which meson reports as skipped (not passed)."""
+    print(f"skipped: {msg}")
+    sys.exit(77)
+
+
+def build_c_driver(tmp, source, modules, blas=False):
+    """Compile `source` (C) against the build's static libraries of `modules`
+    (in link order, e.g. ("train", "kernels")), and OpenBLAS when `blas`;
+    returns the executable's path. Skips when a library or cc is missing."""
+    libs = [os.path.join(BUILD, "src", d, f"libps_{d}.a") for d in modules]
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not all(os.path.exists(lib) for lib in libs) or not cc:
+        skip(f"need {libs} and a C compiler")
+    extra = []
+    if blas:
+        r = subprocess.run(["pkg-config", "--libs", "openblas"], capture_output=True, text=True)
+        if r.returncode != 0:
+            skip("pkg-config openblas failed")
+        extra = r.stdout.split()
+    src = os.path.join(tmp, "driver.c")
+    exe = os.path.join(tmp, "driver")
+    with open(src, "w") as f:
+        f.write(source)
+    subprocess.run([cc, "-std=c11", "-O2", "-I", os.path.join(SOURCE, "include"), src] + libs +
+                   extra + ["-lm", "-o", exe], check=True)
+    return exe
