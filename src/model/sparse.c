@@ -32,7 +32,9 @@
  * crossover (1000 steps of 1024, AVX-512, README "Performance"): the sparse
  * path is 10-30% slower than the dense one at density 0.1, as fast at
  * 0.05-0.07, faster below. */
+#ifndef SPARSE_MAX_DENSITY
 #define SPARSE_MAX_DENSITY 0.05
+#endif
 
 int model_sparse_wanted(const TaskSpec *t)
 {

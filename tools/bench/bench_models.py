@@ -3,6 +3,9 @@
 
     /usr/bin/python3 tools/bench/bench_models.py [--polysweep build/polysweep]
         [--repeat 3] [--scale 1] [--only 20x5,1000x100@0.01,sweep] [--json out.json]
+    /usr/bin/python3 tools/bench/bench_models.py --paths [--polysweep ...] [--repeat 3]
+        (polysweep alone: task cost around the sparse path's density threshold,
+        and peak memory against the number of steps)
 
 For each case, in one run on this machine, it ALTERNATES a polysweep run and
 a PyTorch run of the same model (the TMS `relu_output` autoencoder
@@ -378,6 +381,9 @@ def main():
     ap.add_argument("--coretype", default=None, help="OPENBLAS_CORETYPE for both sides "
                     "(default: the best this CPU supports)")
     ap.add_argument("--json", default=None, help="also write the raw results here")
+    ap.add_argument("--paths", action="store_true", help="instead: polysweep alone, the cost of "
+                    "whole tasks around the sparse path's density threshold, and peak memory "
+                    "against the number of steps")
     ap.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_worker:
@@ -387,6 +393,9 @@ def main():
     if not os.access(ps, os.X_OK):
         sys.exit(f"no polysweep executable at {ps} (build it, or pass --polysweep)")
     core = best_coretype() if args.coretype is None else args.coretype
+    if args.paths:
+        bench_paths(ps, core, args.repeat)
+        return
 
     cases = []
     for n, m, by_density in SHAPES:
@@ -512,6 +521,38 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=1, default=str)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# (n, m) and densities around the sparse path's threshold (src/model/sparse.c,
+# SPARSE_MAX_DENSITY 0.05): 0.11, 0.1 and 0.07 take the BLAS path, 0.05 and
+# 0.03 the sparse one. A build with -DSPARSE_MAX_DENSITY=1 in c_args puts
+# all of them on the sparse path.
+PATH_SHAPES = [(400, 40), (1000, 40), (1000, 100)]
+PATH_DENSITIES = [0.11, 0.1, 0.07, 0.05, 0.03]
+PATH_STEPS = 1000
+
+
+def bench_paths(ps, core, repeat):
+    print(f"polysweep: {ps}; OPENBLAS_CORETYPE={core or '(unset)'}, 1 thread, batch {B}, "
+          f"{PATH_STEPS} steps; medians of {repeat}")
+    d = tempfile.mkdtemp(prefix="polysweep-bench-")
+    try:
+        print("\nseconds per task (wall_time: training, evaluation, measurements)")
+        print("| (n, m) | " + " | ".join(f"{p:g}" for p in PATH_DENSITIES) + " |")
+        print("|---" * (len(PATH_DENSITIES) + 1) + "|")
+        for n, m in PATH_SHAPES:
+            cells = []
+            for p in PATH_DENSITIES:
+                w = [run_ps_once(ps, d, (n, m, p, PATH_STEPS), core)["wall_time"] for _ in range(repeat)]
+                cells.append(f"{statistics.median(w):.2f}")
+            print(f"| ({n}, {m}) | " + " | ".join(cells) + " |", flush=True)
+        print("\npeak memory (max RSS of the whole command) against the number of steps")
+        for n, m, p in ((1000, 100, 0.01), (1000, 100, 1.0)):
+            for steps in (100, 3000):
+                rss = max(run_ps_once(ps, d, (n, m, p, steps), core)["rss"] for _ in range(repeat))
+                print(f"  ({n}, {m}) density {p:g}, {steps:5d} steps: {rss:.1f} MiB", flush=True)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
