@@ -8,7 +8,7 @@ import os
 import subprocess
 
 from test_mpi_util import mpirun
-from util import POLYSWEEP, SOURCE, check, cleanup, main, run, tempdir, write_job
+from util import AVX512, POLYSWEEP, SOURCE, check, cpu_flags, cleanup, main, run, tempdir, write_job
 
 D = tempdir("mpi-blas")
 JOB = write_job(D, "blas.yaml", """
@@ -30,18 +30,10 @@ AVX512_CORES = {"SkylakeX", "Cooperlake", "SapphireRapids"}
 AVX2_CORES = {"Haswell", "Zen", "Excavator"}
 
 
-def cpu_flags():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def best_cores():
     """The cores a correct check must end on for this CPU."""
     f = cpu_flags()
-    if {"avx512f", "avx512dq", "avx512bw", "avx512vl"} <= f:
+    if AVX512 <= f:
         return AVX512_CORES
     if {"avx2", "fma"} <= f:
         return AVX2_CORES

@@ -9,7 +9,7 @@ noise, plus a signed value law. The OpenBLAS kernel is pinned (the BLAS's own
 results depend on it; that is OpenBLAS's business, not the SIMD level's)."""
 import os
 
-from util import assert_same_data, check, cleanup, main, run, tempdir, write_job
+from util import AVX512, assert_same_data, check, cpu_flags, cleanup, main, run, tempdir, write_job
 
 D = tempdir("simd")
 JOB = write_job(D, "simd.yaml", """
@@ -35,16 +35,11 @@ run:
 
 
 def cpu_levels():
-    flags = set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+    flags = cpu_flags()
     levels = ["generic"]
     if "avx2" in flags:
         levels.append("avx2")
-    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+    if AVX512 <= flags:
         levels.append("avx512")
     return levels
 

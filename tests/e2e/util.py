@@ -117,3 +117,15 @@ def build_c_driver(tmp, source, modules, blas=False):
     subprocess.run([cc, "-std=c11", "-O2", "-I", os.path.join(SOURCE, "include"), src] + libs +
                    extra + ["-lm", "-o", exe], check=True)
     return exe
+
+
+AVX512 = {"avx512f", "avx512dq", "avx512bw", "avx512vl"}  # what polysweep calls AVX-512
+
+
+def cpu_flags():
+    """The CPU's instruction-set flags, from /proc/cpuinfo."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()

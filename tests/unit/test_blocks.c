@@ -13,52 +13,12 @@
 #include <string.h>
 
 #include "harness.h"
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
+#include "test_random.h"
 #include "polysweep/metrics.h"
 #include "polysweep/polysweep.h"
 
 /* ---- helpers ---- */
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint64_t rng_u64(void) // SplitMix64
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(void) { return ((double)(rng_u64() >> 11) + 0.5) * 0x1.0p-53; }
-static double rng_gauss(void)
-{
-    return sqrt(-2.0 * log(rng_uniform())) * cos(2.0 * M_PI * rng_uniform());
-}
-
-/* A random orthogonal matrix Q (d, d): Gram-Schmidt, twice, of a Gaussian one. */
-static void random_orthogonal(double *Q, int d)
-{
-    for (int k = 0; k < d * d; k++) Q[k] = rng_gauss();
-    for (int pass = 0; pass < 2; pass++)
-        for (int c = 0; c < d; c++) {
-            for (int p = 0; p < c; p++) {
-                double dot = 0;
-                for (int r = 0; r < d; r++) dot += Q[r * d + p] * Q[r * d + c];
-                for (int r = 0; r < d; r++) Q[r * d + c] -= dot * Q[r * d + p];
-            }
-            double nn = 0;
-            for (int r = 0; r < d; r++) nn += Q[r * d + c] * Q[r * d + c];
-            for (int r = 0; r < d; r++) Q[r * d + c] /= sqrt(nn);
-        }
-}
-
-/* W <- Q W: rotates every feature, leaves G (and so every block) unchanged. */
-static void rotate(double *W, int m, int n, const double *Q)
-{
-    double *T = calloc((size_t)m * n, sizeof(double));
-    for (int r = 0; r < m; r++)
-        for (int k = 0; k < m; k++)
-            for (int i = 0; i < n; i++) T[r * n + i] += Q[r * m + k] * W[k * n + i];
-    memcpy(W, T, sizeof(double) * m * n);
-    free(T);
-}
 
 typedef struct Blocks {
     int *id;

@@ -19,22 +19,10 @@
 #include <string.h>
 
 #include "harness.h"
+#define TEST_RNG_SEED 0x3c6ef372fe94f82bull
+#include "test_random.h"
 #include "polysweep/metrics.h"
 #include "polysweep/polysweep.h"
-
-static uint64_t rng_state = 0x3c6ef372fe94f82bull;
-static uint64_t rng_u64(void) // SplitMix64
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(void) { return ((double)(rng_u64() >> 11) + 0.5) * 0x1.0p-53; }
-static double rng_gauss(void)
-{
-    return sqrt(-2.0 * log(rng_uniform())) * cos(2.0 * M_PI * rng_uniform());
-}
 
 /* ---- quadratic model ---- */
 

@@ -13,20 +13,13 @@
 #include <string.h>
 
 #include "harness.h"
+#define TEST_RNG_SEED 0x0123456789abcdefull
+#include "test_random.h"
 #include "polysweep/data.h"
 #include "polysweep/polysweep.h"
 #include "polysweep/task.h"
 
 /* ---- helpers ---- */
-
-static uint64_t rng_state = 0x0123456789abcdefull;
-static uint64_t rng_u64(void) // SplitMix64
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static uint64_t bits_of(double x)
 {

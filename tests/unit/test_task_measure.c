@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "harness.h"
+#define TEST_RNG_SEED 0x6a09e667f3bcc908ull
+#include "test_random.h"
 #include "polysweep/data.h"
 #include "polysweep/job.h"
 #include "polysweep/metrics.h"
@@ -22,16 +24,6 @@
 #include "polysweep/train.h"
 
 /* ---- helpers ---- */
-
-static uint64_t rng_state = 0x6a09e667f3bcc908ull;
-static uint64_t rng_u64(void) // SplitMix64
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(void) { return ((double)(rng_u64() >> 11) + 0.5) * 0x1.0p-53; }
 
 /* The job file's defaults, on a small, quick task. */
 static TaskSpec spec_small(int arch)
