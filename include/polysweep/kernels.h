@@ -38,8 +38,6 @@ void kern_gemm_naive_f64(int ta, int tb, int M, int N, int K, double alpha,
 enum { KERN_SIMD_GENERIC, KERN_SIMD_AVX2, KERN_SIMD_AVX512 };
 int kern_simd_level(void);
 int kern_simd_set_level(int level);
-/* "generic", "avx2", "avx512". */
-const char *kern_simd_name(int level);
 
 /* Flush subnormals to zero (FTZ and DAZ) in the calling thread; returns the
  * previous state for kern_fpenv_restore. No-op where unsupported. */
@@ -64,9 +62,7 @@ const char *kern_blas_core(void);
  * Reads the environment; never prints. */
 #define KERN_CORE_GUARD_ENV "POLYSWEEP_BLAS_REEXEC"
 #define KERN_CORE_MODE_ENV "POLYSWEEP_BLAS_CORE"
-enum { KERN_CORE_KEPT, KERN_CORE_SWITCHED, KERN_CORE_USER };
 typedef struct KernCoreCheck {
-    int choice;        /* KERN_CORE_*: OpenBLAS's own pick kept, switched by us, or the user's */
     int reexec;        /* 1: re-execute with OPENBLAS_CORETYPE=coretype */
     int warn;          /* 1: the kernel in use is slower than the CPU allows */
     char coretype[16]; /* e.g. "SKYLAKEX" */
@@ -74,7 +70,5 @@ typedef struct KernCoreCheck {
     char note[384];    /* one line: what was chosen and why */
 } KernCoreCheck;
 void kern_blas_core_check(KernCoreCheck *c);
-/* "kept", "switched" or "user". */
-const char *kern_blas_core_choice_name(int choice);
 
 #endif

@@ -145,7 +145,6 @@ void kern_blas_core_check(KernCoreCheck *c)
      * This branch never asks for another re-execution: no loop. */
     const char *colon = guard ? strrchr(guard, ':') : NULL;
     if (user && colon && !strcasecmp(colon + 1, user)) {
-        c->choice = KERN_CORE_SWITCHED;
         snprintf(c->note, sizeof c->note,
                  "OpenBLAS used %.*s but the CPU has %s: re-executed with OPENBLAS_CORETYPE=%s, "
                  "now %s", (int)(colon - guard), guard, isa_name[best], user, core);
@@ -156,13 +155,11 @@ void kern_blas_core_check(KernCoreCheck *c)
         return;
     }
     if (mode < 0) {
-        c->choice = user ? KERN_CORE_USER : KERN_CORE_KEPT;
         snprintf(c->note, sizeof c->note, "OpenBLAS uses %s (core check off: %s=off)", core,
                  KERN_CORE_MODE_ENV);
         return;
     }
     if (user && mode == 0) {
-        c->choice = KERN_CORE_USER;
         snprintf(c->note, sizeof c->note,
                  "OPENBLAS_CORETYPE=%s set by the user: OpenBLAS uses %s", user, core);
         if (have != ISA_UNKNOWN && have < best && *isa_coretype[best]) {
@@ -174,7 +171,6 @@ void kern_blas_core_check(KernCoreCheck *c)
     }
     /* No choice by the user, or POLYSWEEP_BLAS_CORE=best overrides an
      * inherited OPENBLAS_CORETYPE. */
-    c->choice = user ? KERN_CORE_USER : KERN_CORE_KEPT;
     char what[96];
     if (user)
         snprintf(what, sizeof what, "OPENBLAS_CORETYPE=%s gives %s", user, core);
@@ -204,14 +200,5 @@ void kern_blas_core_check(KernCoreCheck *c)
         snprintf(c->guard, sizeof c->guard, "%s:%s", core, isa_coretype[best]);
         snprintf(c->note, sizeof c->note, "%s but the CPU has %s: re-executing with "
                  "OPENBLAS_CORETYPE=%s", what, isa_name[best], isa_coretype[best]);
-    }
-}
-
-const char *kern_blas_core_choice_name(int choice)
-{
-    switch (choice) {
-    case KERN_CORE_SWITCHED: return "switched";
-    case KERN_CORE_USER: return "user";
-    default: return "kept";
     }
 }
