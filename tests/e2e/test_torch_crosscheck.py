@@ -20,7 +20,9 @@ torch.optim.AdamW(foreach=False). Checks:
 2. every step's loss: relative difference below 2e-5 (the two runs' float32
    sums are ordered differently; measured about 2e-7 after 300 steps, and a
    wrong model or optimiser is off by far more);
-3. every step's gradient: within 1e-4 of its largest entry (measured < 5e-6);
+3. every step's gradient, against PyTorch's gradient at polysweep's own
+   parameters before that step: within 1e-4 of its largest entry (measured
+   < 2e-6);
 4. the final weights: within 2e-5 absolute (measured ~1e-7; weights are
    O(0.1-1) and AdamW moves each by up to lr = 1e-3 per step, so a single
    wrong step, a wrong bias correction or weight decay shows).
@@ -45,7 +47,8 @@ DRIVER = r"""
 
 /* argv: arch n m density steps batch importance_rate lr; stdout: int64 nparam,
  * float params0[nparam], then per step float x[batch][n], double loss,
- * float grad[nparam]; then float params[nparam] after the last step. */
+ * float grad[nparam], float params[nparam] after the step; then float
+ * params[nparam] after the last step. */
 static float *xbuf;
 
 static int tick(void *ctx, const TrainState *st)
@@ -56,6 +59,7 @@ static int tick(void *ctx, const TrainState *st)
     fwrite(xbuf, sizeof(float), (size_t)st->spec.batch * st->spec.n, stdout);
     fwrite(&st->curve[s], sizeof(double), 1, stdout);
     fwrite(st->grad, sizeof(float), st->nparam, stdout);
+    fwrite(st->params, sizeof(float), st->nparam, stdout);
     return 0;
 }
 
@@ -135,13 +139,41 @@ def run_driver(np, exe, case):
     nparam = int(np.frombuffer(out[:8], dtype=np.int64)[0])
     check(nparam == m * n + n, f"nparam {nparam}")
     step_dt = np.dtype([("x", np.float32, (batch, n)), ("loss", np.float64),
-                        ("grad", np.float32, (nparam,))])
+                        ("grad", np.float32, (nparam,)), ("after", np.float32, (nparam,))])
     want = 8 + 4 * nparam + steps * step_dt.itemsize + 4 * nparam
     check(len(out) == want, f"driver wrote {len(out)} bytes, expected {want}")
     p0 = np.frombuffer(out, dtype=np.float32, count=nparam, offset=8)
     rec = np.frombuffer(out, dtype=step_dt, count=steps, offset=8 + 4 * nparam)
     p1 = np.frombuffer(out, dtype=np.float32, count=nparam, offset=want - 4 * nparam)
     return p0, rec, p1
+
+
+def torch_loss(torch, arch, x, W, b, imp):
+    h = x @ W.T
+    if arch == "relu_hidden":
+        h = torch.relu(h)
+    z = h @ W + b
+    return (imp * (x - torch.relu(z)) ** 2).mean(), z
+
+
+def torch_grads_at(torch, np, case, p0, rec):
+    """PyTorch's gradient of every step at polysweep's own parameters before
+    that step (not along PyTorch's trajectory): this compares the gradient
+    computation alone: along two trajectories, float32 rounding eventually puts
+    some output on the other side of the ReLU's kink in one of them (seen at
+    step 35 of the (400, 48) case with OpenBLAS's generic kernel), and the
+    gradients then differ by that output's term although both are right."""
+    arch, n, m, p, steps, batch = case
+    imp = torch.tensor((IMPORTANCE_RATE ** np.arange(n, dtype=np.float64)).astype(np.float32))
+    grads = []
+    for s in range(steps):
+        before = p0 if s == 0 else rec["after"][s - 1]
+        W = torch.tensor(before[:m * n].reshape(m, n).copy(), requires_grad=True)
+        b = torch.tensor(before[m * n:].copy(), requires_grad=True)
+        loss, _ = torch_loss(torch, arch, torch.from_numpy(rec["x"][s].copy()), W, b, imp)
+        loss.backward()
+        grads.append(np.concatenate([W.grad.numpy().ravel(), b.grad.numpy()]).copy())
+    return np.array(grads)
 
 
 def run_torch(torch, np, case, p0, rec):
@@ -153,12 +185,7 @@ def run_torch(torch, np, case, p0, rec):
                             foreach=False)
     losses, grads = [], []
     for s in range(steps):
-        x = torch.from_numpy(rec["x"][s].copy())
-        h = x @ W.T
-        if arch == "relu_hidden":
-            h = torch.relu(h)
-        out = torch.relu(h @ W + b)
-        loss = (imp * (x - out) ** 2).mean()
+        loss, _ = torch_loss(torch, arch, torch.from_numpy(rec["x"][s].copy()), W, b, imp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         losses.append(float(loss))
@@ -193,8 +220,9 @@ def test_training_matches_pytorch():
             check(np.all(np.isfinite(rec["loss"])), f"{case}: non-finite loss")
             check(np.max(lrel) < 2e-5, f"{case}: loss differs from torch by {np.max(lrel):.3g} "
                   f"(relative) at step {int(np.argmax(lrel))}")
-            gs = np.maximum(np.max(np.abs(grads), axis=1), 1e-30)
-            gerr = np.max(np.abs(rec["grad"].astype(np.float64) - grads), axis=1) / gs
+            at = torch_grads_at(torch, np, case, p0, rec)
+            gs = np.maximum(np.max(np.abs(at), axis=1), 1e-30)
+            gerr = np.max(np.abs(rec["grad"].astype(np.float64) - at), axis=1) / gs
             check(np.max(gerr) < 1e-4, f"{case}: gradient differs from torch by {np.max(gerr):.3g} "
                   f"of its largest entry at step {int(np.argmax(gerr))}")
             perr = np.max(np.abs(p1.astype(np.float64) - final))
