@@ -60,4 +60,31 @@ int grid_max_log(const Grid *g);
 /* The random-stream key of a task: a 64-bit hash of its seed and label. */
 uint64_t grid_key(int64_t seed, const char *label);
 
+/* ---- whole-grid scans (scan.c) ---- */
+
+/* Setting s's value in a resolved TaskSpec (as a double, like JobSpec.fixed). */
+double grid_spec_setting(const TaskSpec *t, int s);
+
+/* For every setting that is not an axis, the axes its resolved value depends
+ * on: mask[s] bit a is set when two tasks that differ only on axis a resolve
+ * s differently (sparsity from a density axis, batch = n for one_hot, bias
+ * of power along arch); mask[s] == 0 when every task has the same value.
+ * Axes beyond the 64th are not tracked. mask has job_setting_count entries
+ * (those of axes are 0). A pass over every task: O(tasks x axes) task specs
+ * at most. 0 or PS_ENOMEM. */
+int grid_setting_axes(const Grid *g, uint64_t *mask);
+
+/* Split the grid into nshards shards balanced by grid_task_cost: longest
+ * processing time first (tasks by decreasing cost, ties by index, each to
+ * the least loaded shard, ties to the lowest). shard_of[i] is task i's shard,
+ * 0-based. A function of the job and nshards alone. 0, PS_EINVAL (nshards <
+ * 1) or PS_ENOMEM. */
+int grid_shard_assign(const Grid *g, int nshards, uint32_t *shard_of);
+
+/* member[i] = 1 when task i is in shard k of nshards (k 1-based, as the
+ * command line writes it: --shard k/nshards), else 0; *count (may be NULL)
+ * the shard's tasks. 0, PS_EINVAL or PS_ENOMEM. */
+int grid_shard_members(const Grid *g, int k, int nshards, unsigned char *member,
+                       int64_t *count);
+
 #endif

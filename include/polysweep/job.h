@@ -55,8 +55,18 @@ typedef struct Setting {
     unsigned flags;
     size_t offset;              /* offsetof(TaskSpec, field) */
     FieldType field;
-    const char *help;           /* one line, for errors and the README */
+    const char *help;           /* one line, for errors and the README; the
+                                   dataset's `description` of the setting */
+    /* The setting in the dataset (a dimension or scalar coordinate): */
+    const char *label;          /* CF long_name, a short label (<= 40 characters) */
+    const char *units;          /* UDUNITS units; NULL for choices and booleans
+                                   (strings and flags have none) */
+    const char *dataset_name;   /* NULL: `name`. `values` would shadow
+                                   xarray's Dataset.values: it is `value_law` */
 } Setting;
+
+/* The name of setting s in the dataset (its dimension or coordinate). */
+const char *job_setting_dataset_name(int s);
 
 /* The catalog of settings (src/job/settings.c), in canonical order. */
 extern const Setting job_settings[];

@@ -43,7 +43,17 @@ typedef struct StoreRunInfo {
     int mpi_size;          /* processes in the run (1 without MPI) */
     const char *blas_core_note; /* how that core was chosen (the core check); NULL = "" */
     const char *layout;    /* processes, nodes, workers x threads, cores; NULL = "" */
+    int shard_k, shard_n;  /* this run is shard k of n (--shard k/n); 0, 0: the
+                              whole sweep. Recorded in the journal's header: an
+                              output holds one shard (or the whole sweep) for
+                              life, and store_open refuses another. */
 } StoreRunInfo;
+
+/* Most shards a sweep may be split into. */
+#define STORE_MAX_SHARDS 1000000
+
+/* Parse "K/N" (1 <= K <= N <= STORE_MAX_SHARDS): 0, or PS_EINVAL. */
+int store_shard_parse(const char *text, int *k, int *n);
 
 /* Open (creating if needed) the store of the grid's output path and replay
  * its journal. `fresh` discards an existing journal and dataset first.
@@ -69,8 +79,14 @@ int64_t store_orphan_count(const Store *s);
 /* TaskStatus of task i as recorded so far. */
 int store_task_status(const Store *s, int64_t i);
 
-/* Counts over the grid. */
+/* Counts over the tasks of the output (the shard's, in a shard output). */
 int64_t store_count(const Store *s, int status);
+
+/* Tasks of the output: the grid's, or the shard's. */
+int64_t store_task_total(const Store *s);
+
+/* 1 when task i belongs to the output (always, unless it holds a shard). */
+int store_task_member(const Store *s, int64_t i);
 
 /* Make a result durable (journal append + fsync), then keep it for the
  * dataset, then remove the task's checkpoint. A later record of the same

@@ -154,13 +154,17 @@ typedef enum ResultType { RTYPE_DOUBLE, RTYPE_FLOAT, RTYPE_INT } ResultType;
 #define RV_NONDETERMINISTIC 1u /* timing or placement: differs between runs */
 #define RV_WEIGHTS 2u          /* present only when save_weights */
 
+/* A result variable of the dataset. Names never equal a setting's dataset
+ * name (the dataset has a coordinate for every setting) nor an attribute of
+ * xarray.Dataset (`ds.rank` is a method: the MPI rank is `mpi_rank`). */
 typedef struct ResultVar {
-    const char *name;      /* dataset variable name */
-    const char *long_name; /* CF long_name */
-    const char *units;     /* CF units ("1" when dimensionless) */
+    const char *name;        /* dataset variable name */
+    const char *long_name;   /* CF long_name: a short label (<= 40 characters) */
+    const char *description; /* the formula and reference, or what the label omits */
+    const char *units;       /* UDUNITS units ("1" when dimensionless) */
     ResultShape shape;
     ResultType type;
-    unsigned flags;        /* RV_* */
+    unsigned flags;          /* RV_* */
 } ResultVar;
 
 /* The catalog: every per-task measurement, in dataset order. */
@@ -180,7 +184,7 @@ enum {
     RV_POWER_GAIN,
     RV_POWER_GAIN_BASELINE,
     RV_WALL_TIME,
-    RV_RANK,
+    RV_RANK, /* dataset name mpi_rank */
     RV_NORM,
     RV_CAPACITY,
     RV_SUPERPOSITION,
@@ -200,6 +204,12 @@ enum {
     RV_COUNT
 };
 extern const ResultVar result_vars[RV_COUNT];
+
+/* Does task t measure result variable v (measure.c, "Which measurement
+ * applies to which model")? A property of the settings alone, never of the
+ * result: the dataset has a variable only when some task of the grid
+ * measures it. W and b only with save_weights. */
+int task_measures(const TaskSpec *t, int v);
 
 #define TASK_REASON_LEN 256
 

@@ -27,12 +27,13 @@ static const char *const top_keys[] = {"title", "description", "output", "grid",
 /* `run:` options, read with the catalog's machinery. 0 = automatic threads. */
 static const Setting run_options[] = {
     {"threads", SET_INT, NULL, 0, 0, 1e6, SETTING_HI_LIMIT, offsetof(JobRun, threads),
-     FIELD_INT, "BLAS threads per worker; 0 = automatic"},
+     FIELD_INT, "BLAS threads per worker; 0 = automatic", NULL, NULL, NULL},
     {"snapshot_every", SET_REAL, NULL, 60, 0, 1e9, SETTING_LO_OPEN | SETTING_HI_LIMIT,
-     offsetof(JobRun, snapshot_every), FIELD_DOUBLE, "seconds between dataset snapshots"},
+     offsetof(JobRun, snapshot_every), FIELD_DOUBLE, "seconds between dataset snapshots",
+     NULL, NULL, NULL},
     {"checkpoint_every", SET_REAL, NULL, 300, 0, 1e9, SETTING_LO_OPEN | SETTING_HI_LIMIT,
      offsetof(JobRun, checkpoint_every), FIELD_DOUBLE,
-     "seconds between in-task checkpoints"},
+     "seconds between in-task checkpoints", NULL, NULL, NULL},
 };
 enum { RUN_COUNT = sizeof(run_options) / sizeof(run_options[0]) };
 

@@ -39,17 +39,20 @@ double store_fixed_value(const JobSpec *job, const char *name, int *is_axis)
     return job->fixed[s];
 }
 
-int store_keeps_var(const JobSpec *job, int v)
+int store_kept_vars(const Grid *g, unsigned char *keep)
 {
-    if (!(result_vars[v].flags & RV_WEIGHTS)) return 1;
-    int s = job_setting_find("save_weights");
-    if (s < 0) return 0;
-    int a = job_axis_of(job, s);
-    if (a < 0) return job->fixed[s] != 0.0;
-    /* As an axis: keep the variable when any task saves weights (the others
-     * hold NaN). */
-    for (int k = 0; k < job->axes[a].count; k++)
-        if (job->axes[a].values[k] != 0.0) return 1;
+    int64_t nt = grid_task_count(g);
+    int left = RV_COUNT;
+    memset(keep, 0, RV_COUNT);
+    for (int64_t i = 0; i < nt && left > 0; i++) {
+        TaskSpec t;
+        grid_task_spec(g, i, &t);
+        for (int v = 0; v < RV_COUNT; v++)
+            if (!keep[v] && task_measures(&t, v)) {
+                keep[v] = 1;
+                left--;
+            }
+    }
     return 0;
 }
 
@@ -125,9 +128,10 @@ static int apply_result(Store *s, int64_t i, const TaskResult *r)
     }
     free(s->reason[i]);
     s->reason[i] = reason;
-    s->count[s->status[i]]--;
+    int counted = !s->member || s->member[i];
+    if (counted) s->count[s->status[i]]--;
     s->status[i] = (unsigned char)r->status;
-    s->count[s->status[i]]++;
+    if (counted) s->count[s->status[i]]++;
 
     for (int v = 0; v < RV_COUNT; v++) {
         size_t slot = s->slot[v];
@@ -169,9 +173,11 @@ static int alloc_results(Store *s, char *err, size_t errlen)
     s->status = calloc(nt, 1);
     s->reason = calloc(nt, sizeof(*s->reason));
     if (!s->status || !s->reason) goto nomem;
-    s->count[TASK_PENDING] = s->ntasks;
+    s->count[TASK_PENDING] = s->nmembers;
+    unsigned char keep[RV_COUNT];
+    if (store_kept_vars(s->g, keep) < 0) goto nomem;
     for (int v = 0; v < RV_COUNT; v++) {
-        if (!store_keeps_var(s->job, v)) continue;
+        if (!keep[v]) continue;
         size_t slot = store_slot_len(v, s->max_n, s->max_m, s->max_log);
         size_t size = result_vars[v].type == RTYPE_FLOAT ? sizeof(float) : sizeof(double);
         bytes += (double)nt * (double)slot * (double)size;
@@ -213,18 +219,21 @@ static int replay_format(Replay *rp, uint64_t off, const char *what)
 static int replay_header(Replay *rp, const unsigned char *p, uint64_t len, uint64_t off)
 {
     Store *s = rp->s;
-    uint64_t pos = 0, flen, tlen;
-    const unsigned char *fp, *text;
-    if (journal_get_str(p, len, &pos, &fp, &flen) ||
-        journal_get_str(p, len, &pos, &text, &tlen))
+    StoreHeader h;
+    if (store_header_parse(p, len, &h) != 0)
         return replay_format(rp, off, "malformed header record");
-    if (flen == strlen(s->fingerprint) && memcmp(fp, s->fingerprint, flen) == 0) {
+    int ret = store_format_check(s->output, h.format, rp->err, rp->errlen);
+    if (ret) return ret;
+    if (h.flen == strlen(s->fingerprint) && memcmp(h.fingerprint, s->fingerprint, h.flen) == 0) {
+        if ((ret = store_shard_check(s->output, (int)h.shard_k, (int)h.shard_n, s->shard_k,
+                                     s->shard_n, rp->err, rp->errlen)))
+            return ret;
         rp->have_header = 1;
         free(s->job_text);
-        s->job_text = strndup((const char *)text, tlen);
+        s->job_text = strndup((const char *)h.text, h.tlen);
         return s->job_text ? 0 : PS_ENOMEM;
     }
-    char *old = strndup((const char *)fp, flen), what[768];
+    char *old = strndup((const char *)h.fingerprint, h.flen), what[768];
     if (!old) return PS_ENOMEM;
     store_describe_mismatch(old, s->fingerprint, s->job->path, what, sizeof(what));
     free(old);
@@ -298,13 +307,14 @@ static int replay_record(void *ctx, uint32_t type, const unsigned char *p, uint6
 static int append_header(Store *s, char *err, size_t errlen)
 {
     const char *text = s->job->text ? s->job->text : "";
-    unsigned char l1[8], l2[8];
+    unsigned char l1[8], l2[8], tail[24];
     size_t flen = strlen(s->fingerprint), tlen = strlen(text);
     journal_put_u64(l1, flen);
     journal_put_u64(l2, tlen);
-    const void *parts[4] = {l1, s->fingerprint, l2, text};
-    size_t lens[4] = {8, flen, 8, tlen};
-    return journal_append(s->jr, JOURNAL_HEADER, parts, lens, 4, err, errlen);
+    size_t taillen = store_header_put(tail, s->shard_k, s->shard_n);
+    const void *parts[5] = {l1, s->fingerprint, l2, text, tail};
+    size_t lens[5] = {8, flen, 8, tlen, taillen};
+    return journal_append(s->jr, JOURNAL_HEADER, parts, lens, 5, err, errlen);
 }
 
 /* This run's job text, when it differs from the last one recorded (the
@@ -334,11 +344,13 @@ static int append_run(Store *s, const StoreRunInfo *info, char *err, size_t errl
         if (*q == '/') base = q + 1;
     int named = (size_t)(cmd + w - base) == 9 && strncmp(base, "polysweep", 9) == 0;
     int64_t finished = s->count[TASK_DONE] + s->count[TASK_FAILED];
+    char shard[48] = "";
+    if (s->shard_n > 0) snprintf(shard, sizeof shard, " of shard %d/%d", s->shard_k, s->shard_n);
     int n = snprintf(line, sizeof(line),
-                     "%s %s%s%s (%d process%s, BLAS %s x%d): %lld of %lld tasks already "
+                     "%s %s%s%s (%d process%s, BLAS %s x%d): %lld of %lld tasks%s already "
                      "done", when, named ? "" : "polysweep", named || !*cmd ? "" : " ", cmd,
                      s->mpi_size, s->mpi_size == 1 ? "" : "es", s->blas_core,
-                     s->blas_threads, (long long)finished, (long long)s->ntasks);
+                     s->blas_threads, (long long)finished, (long long)s->nmembers, shard);
     if (n >= 0 && (size_t)n < sizeof(line) && s->count[TASK_FAILED] > 0)
         snprintf(line + n, sizeof(line) - (size_t)n, " (%lld failed)",
                  (long long)s->count[TASK_FAILED]);
@@ -399,9 +411,28 @@ int store_open(const Grid *g, const char *output, int fresh, const StoreRunInfo 
     journal_path = concat(s->state_dir, "/journal");
     if (!lock_path || !journal_path) goto fail;
     s->ntasks = grid_task_count(g);
+    s->nmembers = s->ntasks;
     s->max_n = grid_max_n(g);
     s->max_m = grid_max_m(g);
     s->max_log = grid_max_log(g);
+    if (info && info->shard_n > 0) {
+        s->shard_k = info->shard_k;
+        s->shard_n = info->shard_n;
+        s->member = malloc((size_t)(s->ntasks > 0 ? s->ntasks : 1));
+        if (!s->member || (ret = grid_shard_members(g, s->shard_k, s->shard_n, s->member,
+                                                    &s->nmembers)) < 0) {
+            if (s->member && ret == PS_EINVAL)
+                snprintf(err, errlen, "%s: shard %d/%d does not exist", output, s->shard_k,
+                         s->shard_n);
+            ret = ret ? ret : PS_ENOMEM;
+            goto fail;
+        }
+    }
+    s->setting_axes = malloc((size_t)job_setting_count * sizeof *s->setting_axes);
+    if (!s->setting_axes || grid_setting_axes(g, s->setting_axes) < 0) {
+        ret = PS_ENOMEM;
+        goto fail;
+    }
     if ((ret = alloc_results(s, err, errlen))) goto fail;
 
     /* The lock comes first: nothing is read or removed before this process
@@ -481,6 +512,8 @@ void store_close(Store **sp)
         for (int64_t i = 0; i < s->ntasks; i++) free(s->reason[i]);
     free(s->reason);
     free(s->status);
+    free(s->member);
+    free(s->setting_axes);
     for (int k = 0; k < s->nhistory; k++) free(s->history[k]);
     free(s->history);
     free(s->fingerprint);
@@ -506,6 +539,13 @@ int64_t store_count(const Store *s, int status)
 {
     if (status < TASK_PENDING || status > TASK_FAILED) return 0;
     return s->count[status];
+}
+
+int64_t store_task_total(const Store *s) { return s->nmembers; }
+
+int store_task_member(const Store *s, int64_t i)
+{
+    return i >= 0 && i < s->ntasks && (!s->member || s->member[i]);
 }
 
 const char *store_warnings(const Store *s) { return s->warnings; }

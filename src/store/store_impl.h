@@ -20,6 +20,16 @@
 #include "polysweep/store.h"
 #include "journal.h"
 
+/* The format of an output's journal and dataset (README, "Dataset
+ * reference"): the dataset's global attribute polysweep_format and the
+ * journal header's format field. Outputs of another format are refused with
+ * what to do (format.c). 1: before the xarray-first schema and shards. */
+#define STORE_FORMAT 2
+
+/* The dataset's status value of a task of another shard (a shard output's
+ * dataset only; never in memory or in the journal). */
+#define STORE_STATUS_OTHER_SHARD 3
+
 struct Store {
     const Grid *g;
     const JobSpec *job;
@@ -36,12 +46,17 @@ struct Store {
     int blas_threads, mpi_size;
 
     int64_t ntasks;
+    int shard_k, shard_n;   /* the shard this output holds (--shard k/n); 0, 0: all */
+    unsigned char *member;  /* (ntasks) 1 for the shard's tasks; NULL: every task */
+    int64_t nmembers;       /* tasks of the shard (ntasks when unsharded) */
+    uint64_t *setting_axes; /* (job_setting_count) grid_setting_axes: the axes each
+                               setting's coordinate spans */
     int max_n, max_m, max_log;
     size_t slot[RV_COUNT]; /* entries per task; 0 = variable not kept */
     void *val[RV_COUNT];
     unsigned char *status;
     char **reason;
-    int64_t count[3]; /* tasks per TaskStatus */
+    int64_t count[3]; /* tasks of the shard per TaskStatus */
 
     char *fingerprint; /* job_fingerprint_text of the current job */
     char **history;    /* RUN lines, oldest first */
@@ -50,9 +65,10 @@ struct Store {
     char *warnings;    /* "" or lines ending in '\n' */
 };
 
-/* Is result variable v kept (in memory and in the dataset)? Weights only with
- * save_weights. */
-int store_keeps_var(const JobSpec *job, int v);
+/* keep[v] (RV_COUNT entries) = 1 when some task of g measures result
+ * variable v (task_measures): only those are kept, in memory and in the
+ * dataset. A pass over the tasks; 0 or PS_ENOMEM. */
+int store_kept_vars(const Grid *g, unsigned char *keep);
 
 /* Entries per task of variable v in the dense layout above. */
 size_t store_slot_len(int v, int max_n, int max_m, int max_log);
@@ -63,6 +79,36 @@ double store_fixed_value(const JobSpec *job, const char *name, int *is_axis);
 
 /* 64-bit FNV-1a hash of a string (the fingerprint attribute). */
 uint64_t store_hash64(const char *s);
+
+/* ---- format.c: format version, journal header, shards ---- */
+
+/* The journal's header record (format.c has the layout). Pointers borrow
+ * the payload. */
+typedef struct StoreHeader {
+    const unsigned char *fingerprint, *text;
+    uint64_t flen, tlen;
+    uint64_t format;          /* 1 for headers without the field */
+    uint64_t shard_k, shard_n; /* 0, 0: the whole sweep */
+} StoreHeader;
+
+/* Parse a header payload: 0, or -1 when it is malformed. A format other than
+ * STORE_FORMAT is reported in h->format, the rest left unread. */
+int store_header_parse(const unsigned char *p, uint64_t len, StoreHeader *h);
+
+/* The fields after the two strings of a header of this format, into tail
+ * (24 bytes); returns their length. */
+size_t store_header_put(unsigned char *tail, int shard_k, int shard_n);
+
+/* 0 when `format` is STORE_FORMAT, else PS_EFORMAT with what to do. */
+int store_format_check(const char *output, uint64_t format, char *err, size_t errlen);
+
+/* "shard 2/3" or "the whole sweep". */
+void store_shard_text(int k, int n, char *buf, size_t len);
+
+/* 0 when the output holds what this run is (have = the journal's, want =
+ * the run's), else PS_EMISMATCH saying what to give. */
+int store_shard_check(const char *output, int have_k, int have_n, int want_k, int want_n,
+                      char *err, size_t errlen);
 
 /* ---- files.c: paths, directories, the lock ---- */
 

@@ -48,6 +48,31 @@ static int privileged_basis(const TaskSpec *t)
     return t->arch == ARCH_RELU_HIDDEN || t->arch == ARCH_QUADRATIC || t->l1 > 0.0;
 }
 
+/* The exact quadratic optimum assumes independent zero-mean inputs [CAP]. */
+static int quadratic_prediction(const TaskSpec *t)
+{
+    return t->arch == ARCH_QUADRATIC && data_value_moment(t, 1) == 0.0;
+}
+
+int task_measures(const TaskSpec *t, int v)
+{
+    switch (v) {
+    case RV_POLYSEMANTIC_NEURONS:
+    case RV_FOURTH_NORM_RATIO:
+    case RV_NEURON_FEATURES:
+    case RV_NEURON_PARTICIPATION: return privileged_basis(t);
+    case RV_PREDICTED_LOSS:
+    case RV_PREDICTED_CAPACITY: return quadratic_prediction(t);
+    case RV_QUADRATIC_BIAS: return t->arch == ARCH_QUADRATIC;
+    case RV_FEATURE_BIAS: return t->arch != ARCH_QUADRATIC;
+    case RV_POWER_GAIN:
+    case RV_POWER_GAIN_BASELINE: return t->arch == ARCH_POWER;
+    case RV_W:
+    case RV_B: return t->save_weights != 0;
+    default: return v >= 0 && v < RV_COUNT;
+    }
+}
+
 /* Features, blocks and neurons of W (m, n) (science.md section 4). */
 static int measure_geometry(TaskResult *r, const TaskSpec *t, const double *W)
 {
@@ -77,7 +102,7 @@ static int measure_geometry(TaskResult *r, const TaskSpec *t, const double *W)
     // leaves the blocks unmeasured; only running out of memory is an error
     if (rc == PS_ENOMEM) return rc;
 
-    if (privileged_basis(t)) {
+    if (task_measures(t, RV_POLYSEMANTIC_NEURONS)) {
         int poly = 0;
         rc = metrics_neurons(W, m, n, t->neuron_window_lo, t->neuron_window_hi,
                              r->val[RV_NEURON_FEATURES], r->val[RV_NEURON_PARTICIPATION],
@@ -95,7 +120,7 @@ static int measure_geometry(TaskResult *r, const TaskSpec *t, const double *W)
  * law with a nonzero mean (uniform, one_hot) it does not apply: NaN. */
 static int measure_quadratic(TaskResult *r, const TaskSpec *t)
 {
-    if (data_value_moment(t, 1) != 0.0) return 0;
+    if (!task_measures(t, RV_PREDICTED_LOSS)) return 0;
     double s2 = t->density * data_value_moment(t, 2), loss = NAN;
     int rc = metrics_quadratic_optimum(r->val[RV_FEATURE_IMPORTANCE], t->n, t->m,
                                        data_kurtosis(t), r->val[RV_PREDICTED_CAPACITY],
@@ -186,17 +211,17 @@ int task_measure(TaskResult *r, TrainState *st)
     int used = model_bias_used(t);
     for (int i = 0; i < n; i++) {
         double b = used ? (double)bf[i] : 0.0;
-        if (t->arch != ARCH_QUADRATIC) r->val[RV_FEATURE_BIAS][i] = b;
+        if (task_measures(t, RV_FEATURE_BIAS)) r->val[RV_FEATURE_BIAS][i] = b;
         if (t->save_weights) r->val[RV_B][i] = b;
     }
     data_importance(t, r->val[RV_FEATURE_IMPORTANCE]);
     r->val[RV_INPUT_KURTOSIS][0] = data_kurtosis(t);
 
-    if (t->arch == ARCH_QUADRATIC) {
+    if (task_measures(t, RV_QUADRATIC_BIAS)) {
         r->val[RV_QUADRATIC_BIAS][0] = used ? (double)bf[0] : 0.0;
         if ((rc = measure_quadratic(r, t))) return rc;
     }
-    if (t->arch == ARCH_POWER) {
+    if (task_measures(t, RV_POWER_GAIN)) {
         double gain;
         rc = task_power_gain(t, st->params, &gain);
         if (rc == PS_ENOMEM) return rc;

@@ -113,7 +113,7 @@ static int fixture_small(Fixture *f, const char *lr)
 
 static void out_path(char *buf, size_t len) { snprintf(buf, len, "%s/r/x.nc", tmpdir); }
 
-static const StoreRunInfo run_info = {"polysweep run jobs/ck.yaml", "Haswell", 1, 1, NULL, NULL};
+static const StoreRunInfo run_info = {"polysweep run jobs/ck.yaml", "Haswell", 1, 1, NULL, NULL, 0, 0};
 
 /* Packed result bytes with wall_time zeroed (malloc'd). */
 static unsigned char *packed(TaskResult *r, size_t *len)

@@ -96,7 +96,7 @@ static void fixture_free(Fixture *f)
     job_free(&f->job);
 }
 
-static const StoreRunInfo run_info = {"polysweep run jobs/x.yaml", "Haswell", 2, 3, NULL, NULL};
+static const StoreRunInfo run_info = {"polysweep run jobs/x.yaml", "Haswell", 2, 3, NULL, NULL, 0, 0};
 
 static void out_path(char *buf, size_t len) { snprintf(buf, len, "%s/res/x.nc", tmpdir); }
 
@@ -649,7 +649,7 @@ static int check_var(int ncid, const Grid *g, int v, const int64_t *done, int nd
             if (isdone && own >= 0) {
                 double want = value_of(label, v, (size_t)own);
                 if (got != want) bad++;
-            } else if (isint ? got != -1.0 : !isnan(got)) {
+            } else if (isint ? got != (double)NC_FILL_INT : !isnan(got)) {
                 bad++;
             }
         }
@@ -657,6 +657,16 @@ static int check_var(int ncid, const Grid *g, int v, const int64_t *done, int nd
     if (bad) fprintf(stderr, "variable %s: %d wrong entries\n", result_vars[v].name, bad);
     free(buf);
     return bad;
+}
+
+/* Does the fixture's grid (linear and relu_output, no l1) measure v? No
+ * neuron, quadratic or power measures. */
+static int fixture_measures(int v)
+{
+    return v != RV_POLYSEMANTIC_NEURONS && v != RV_FOURTH_NORM_RATIO &&
+           v != RV_NEURON_FEATURES && v != RV_NEURON_PARTICIPATION &&
+           v != RV_PREDICTED_LOSS && v != RV_PREDICTED_CAPACITY && v != RV_QUADRATIC_BIAS &&
+           v != RV_POWER_GAIN && v != RV_POWER_GAIN_BASELINE;
 }
 
 static const char *python_check =
@@ -671,13 +681,23 @@ static const char *python_check =
     "assert ds.status.dtype == np.int8\n"
     "assert ds.capacity.dtype == np.float32 and ds.final_loss.dtype == np.float64\n"
     "assert ds.W.dims[-2:] == ('neuron', 'feature')\n"
-    "t = ds.capacity.sel(arch='linear', n=3, bias=1, sparsity=0.0)\n"
+    "t = ds.capacity.sel(arch='linear', n=3, bias=True, sparsity=0.0)\n"
     "assert np.isnan(t.values[3:]).all() and not np.isnan(t.values[:3]).any(), t.values\n"
-    "assert np.isnan(ds.represented.sel(arch='relu_output', n=5, bias=0, sparsity=0.5))\n"
+    "assert np.isnan(ds.represented.sel(arch='relu_output', n=5, bias=False, sparsity=0.5))\n"
+    "assert ds.bias.dtype == bool and list(ds.bias.values) == [True, False]\n"
     "assert int((ds.status == 1).sum()) == 2 and int((ds.status == 2).sum()) == 1\n"
-    "assert ds.reason.sel(arch='linear', n=5, bias=0, sparsity=0.5).item().startswith('diverged')\n"
+    "assert ds.reason.sel(arch='linear', n=5, bias=False, sparsity=0.5).item().startswith('diverged')\n"
     "assert ds.attrs['Conventions'] == 'CF-1.8' and ds.attrs['tasks_total'] == 16\n"
+    "assert ds.attrs['polysweep_format'] == 2\n"
     "assert ds.wall_time.attrs['comment'] == 'varies between runs'\n"
+    "for name in ('m', 'steps', 'log_every', 'batch', 'lr', 'value_law', 'seed', 'density'):\n"
+    "    assert name in ds.coords and name not in ds.data_vars, name\n"
+    "assert int(ds.m) == 2 and int(ds.steps) == 40 and float(ds.lr) == 0.001\n"
+    "assert ds.m.dtype == np.int64 and ds.value_law.item() == 'uniform'\n"
+    "assert ds.save_weights.dtype == bool and bool(ds.save_weights)\n"
+    "assert ds.density.dims == ('sparsity',) and list(ds.density.values) == [1.0, 0.5]\n"
+    "assert 'values' not in ds.variables and 'rank' not in ds.variables\n"
+    "assert 'polysemantic_neurons' not in ds and 'power_gain' not in ds\n"
     "print('xarray: ok')\n";
 
 TEST(snapshot_layout)
@@ -764,7 +784,20 @@ TEST(snapshot_layout)
     nc_get_var_longlong(ncid, var_id(ncid, "log_step"), steps);
     CHECK(steps[0] == 10 && steps[1] == 20 && steps[2] == 30 && steps[3] == 40);
     att_text(ncid, var_id(ncid, "log_step"), "units", text, sizeof(text));
-    CHECK_STR_EQ(text, "steps");
+    CHECK_STR_EQ(text, "1");
+    /* Booleans: int8 that xarray decodes to bool. Settings as coordinates. */
+    att_text(ncid, var_id(ncid, "bias"), "dtype", text, sizeof(text));
+    CHECK_STR_EQ(text, "bool");
+    CHECK(nc_inq_att(ncid, var_id(ncid, "bias"), "units", NULL, NULL) == NC_ENOTATT);
+    int nd = -1;
+    nc_inq_varndims(ncid, var_id(ncid, "m"), &nd);
+    CHECK_INT_EQ(nd, 0);
+    long long mval = 0;
+    nc_get_var_longlong(ncid, var_id(ncid, "m"), &mval);
+    CHECK_INT_EQ(mval, 2);
+    att_text(ncid, var_id(ncid, "final_loss"), "coordinates", text, sizeof(text));
+    CHECK(strncmp(text, "m q l1 ", 7) == 0 && strstr(text, " value_law ") &&
+          !strstr(text, "arch") && !strstr(text, " n "));
     int feat[5];
     nc_get_var_int(ncid, var_id(ncid, "feature"), feat);
     CHECK(feat[0] == 0 && feat[4] == 4);
@@ -790,12 +823,20 @@ TEST(snapshot_layout)
 
     /* Every result variable, with its padding; metadata. */
     for (int v = 0; v < RV_COUNT; v++) {
+        /* Only what some task measures: no neuron, quadratic or power
+         * measures for linear and relu_output without l1. */
+        if (!fixture_measures(v)) {
+            CHECK(nc_inq_varid(ncid, result_vars[v].name, &(int){0}) == NC_ENOTVAR);
+            continue;
+        }
         CHECK_INT_EQ(check_var(ncid, f.grid, v, done, 3), 0);
         int id = var_id(ncid, result_vars[v].name);
         att_text(ncid, id, "units", text, sizeof(text));
         CHECK_STR_EQ(text, result_vars[v].units);
         att_text(ncid, id, "long_name", text, sizeof(text));
         CHECK_STR_EQ(text, result_vars[v].long_name);
+        att_text(ncid, id, "description", text, sizeof(text));
+        CHECK_STR_EQ(text, result_vars[v].description);
         int has_comment = nc_inq_att(ncid, id, "comment", NULL, NULL) == NC_NOERR;
         CHECK_INT_EQ(has_comment, (result_vars[v].flags & RV_NONDETERMINISTIC) != 0);
         nc_inq_vartype(ncid, id, &type);
@@ -840,6 +881,7 @@ TEST(snapshot_layout)
     CHECK_INT_EQ(att_int(ncid, "tasks_done"), 2);
     CHECK_INT_EQ(att_int(ncid, "tasks_failed"), 1);
     CHECK_INT_EQ(att_int(ncid, "tasks_pending"), 13);
+    CHECK_INT_EQ(att_int(ncid, "polysweep_format"), 2);
     nc_close(ncid);
 
     /* xarray opens it as is. */
@@ -936,7 +978,7 @@ TEST(resume_bit_identical_and_grown_axis)
     store_close(&s);
     REQUIRE(nc_open(out, NC_NOWRITE, &ncid) == NC_NOERR);
     for (int v = 0; v < RV_COUNT; v++) {
-        if (result_vars[v].flags & RV_WEIGHTS) continue;
+        if ((result_vars[v].flags & RV_WEIGHTS) || !fixture_measures(v)) continue;
         CHECK_INT_EQ(check_var(ncid, grown.grid, v, moved, 4), 0);
     }
     CHECK(nc_inq_varid(ncid, "W", &(int){0}) == NC_ENOTVAR); /* no save_weights */

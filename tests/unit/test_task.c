@@ -168,8 +168,10 @@ TEST(catalog_sanity)
 {
     for (int v = 0; v < RV_COUNT; v++) {
         const ResultVar *rv = &result_vars[v];
-        REQUIRE(rv->name && rv->long_name && rv->units);
+        REQUIRE(rv->name && rv->long_name && rv->units && rv->description);
         CHECK(strlen(rv->name) > 0 && strlen(rv->long_name) > 0 && strlen(rv->units) > 0);
+        // a short label for plots; the formula goes in the description
+        CHECK(strlen(rv->long_name) <= 40 && strlen(rv->description) > 0);
         // a valid NetCDF / Python identifier
         CHECK(isalpha((unsigned char)rv->name[0]));
         for (const char *c = rv->name; *c; c++) CHECK(isalnum((unsigned char)*c) || *c == '_');
@@ -183,7 +185,7 @@ TEST(catalog_sanity)
         {RV_FINAL_LOSS, "final_loss"}, {RV_EVAL_LOSS, "eval_loss"},
         {RV_FROBENIUS2, "frobenius2"}, {RV_DIMS_PER_FEATURE, "dims_per_feature"},
         {RV_CAPACITY_SUM, "capacity_sum"}, {RV_REPRESENTED, "represented"},
-        {RV_WALL_TIME, "wall_time"}, {RV_RANK, "rank"}, {RV_NORM, "norm"},
+        {RV_WALL_TIME, "wall_time"}, {RV_RANK, "mpi_rank"}, {RV_NORM, "norm"},
         {RV_CAPACITY, "capacity"}, {RV_SUPERPOSITION, "superposition"},
         {RV_FEATURE_BIAS, "feature_bias"}, {RV_FEATURE_IMPORTANCE, "feature_importance"},
         {RV_LOSS_CURVE, "loss_curve"}, {RV_W, "W"}, {RV_B, "b"},

@@ -97,8 +97,20 @@ TEST(variable_names_are_not_settings)
     // variable per catalog entry: the two name spaces must not meet. Nor
     // may a setting take a dimension's name.
     for (int v = 0; v < RV_COUNT; v++)
-        if (job_setting_find(result_vars[v].name) >= 0)
-            HARNESS_FAIL_AT("result variable %s is also a setting", result_vars[v].name);
+        for (int s = 0; s < job_setting_count; s++)
+            if (!strcmp(result_vars[v].name, job_settings[s].name) ||
+                !strcmp(result_vars[v].name, job_setting_dataset_name(s)))
+                HARNESS_FAIL_AT("result variable %s is also a setting", result_vars[v].name);
+    // every setting has its dataset metadata: a short label, units on numbers
+    // only (UDUNITS has none for strings and flags)
+    for (int s = 0; s < job_setting_count; s++) {
+        const Setting *st = &job_settings[s];
+        REQUIRE(st->label && st->help);
+        CHECK(strlen(st->label) > 0 && strlen(st->label) <= 40);
+        CHECK((st->units != NULL) == (st->type == SET_INT || st->type == SET_REAL));
+    }
+    CHECK_STR_EQ(job_setting_dataset_name(job_setting_find("values")), "value_law");
+    CHECK_STR_EQ(job_setting_dataset_name(job_setting_find("n")), "n");
     const char *dims[] = {"feature", "neuron", "log_step", "block", "status", "reason"};
     for (size_t k = 0; k < sizeof dims / sizeof *dims; k++) CHECK(job_setting_find(dims[k]) < 0);
     // the settings the measurements read exist
@@ -200,6 +212,18 @@ static int privileged(const TaskSpec *t)
 static void check_measures(const TaskSpec *t, const TaskResult *r)
 {
     int n = t->n, m = t->m;
+    // task_measures says which variables hold values: the dataset leaves out
+    // the others when no task measures them, so they must be all NaN here
+    for (int v = 0; v < RV_COUNT; v++) {
+        size_t len = result_len(v, n, m, r->nlog), some = 0;
+        for (size_t k = 0; k < len; k++) some += !isnan(r->val[v][k]);
+        if (!task_measures(t, v) && some)
+            HARNESS_FAIL_AT("%s has values but task_measures says no", result_vars[v].name);
+        int may_be_empty = v == RV_DIMS_PER_FEATURE || v == RV_BLOCK_SIZE || v == RV_RANK ||
+                           v == RV_BLOCK_CAPACITY || v == RV_BLOCK_RESIDUAL;
+        if (task_measures(t, v) && !some && !may_be_empty)
+            HARNESS_FAIL_AT("%s is measured but empty", result_vars[v].name);
+    }
     CHECK(r->val[RV_INPUT_KURTOSIS][0] == data_kurtosis(t));
 
     // blocks: a partition of the represented features, numbered in order of
