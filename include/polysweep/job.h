@@ -130,4 +130,12 @@ char *job_fingerprint_text(const JobSpec *job);
 /* Axis index of setting s, or -1 when it is fixed. */
 int job_axis_of(const JobSpec *job, int s);
 
+/* The job as a job file: `comment` (may be NULL; each line becomes a "# "
+ * line), title, output, every axis as an explicit list, the settings given
+ * in `settings:` (JobSpec.set) and the run options that are not defaults.
+ * job_parse of the text gives the same job (fingerprint, axes, values,
+ * title, output, run); the description and the original layout are lost.
+ * malloc'd; NULL when out of memory. */
+char *job_write_text(const JobSpec *job, const char *comment);
+
 #endif

@@ -26,6 +26,8 @@ typedef struct SchedOptions {
                              replaces the old one) */
     double checkpoint_every; /* seconds between checkpoints of a running task;
                                 0 = the job's run.checkpoint_every, else 300 */
+    int shard_k, shard_n;     /* run shard k of n (grid_shard_members) into its own
+                                 output; 0, 0: the whole sweep */
 } SchedOptions;
 
 /* How this process was started, read from the environment only (MPI is not

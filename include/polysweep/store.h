@@ -55,6 +55,11 @@ typedef struct StoreRunInfo {
 /* Parse "K/N" (1 <= K <= N <= STORE_MAX_SHARDS): 0, or PS_EINVAL. */
 int store_shard_parse(const char *text, int *k, int *n);
 
+/* The default output of shard k of n of a job whose output is `output`:
+ * "results/x.nc" -> "results/x.shard2of3.nc" (k zero-padded to the width of
+ * n, so that the shards sort). malloc'd; NULL when out of memory. */
+char *store_shard_output(const char *output, int k, int n);
+
 /* Open (creating if needed) the store of the grid's output path and replay
  * its journal. `fresh` discards an existing journal and dataset first.
  * Errors (PS_EMISMATCH when the journal belongs to a different job or the
@@ -101,6 +106,54 @@ int store_snapshot(Store *s, char *err, size_t errlen);
 /* Upper bound of the dataset's size in bytes (uncompressed), and of the
  * memory rank 0 holds for it, for `polysweep plan`. */
 double store_dataset_bytes(const Grid *g);
+
+/* ---- merging outputs of one job (merge.c) ----
+ *
+ * store_merge reads the journals of `inputs` (OUT.state/journal of each;
+ * never their datasets) and writes `output`, an ordinary output (journal,
+ * dataset; status and run work on it): every result of every input, copied
+ * bit for bit, on the union of the inputs' grids. An existing `output` of
+ * the same job is extended (it is read as the first input). Refused before
+ * anything is written, with a message: an input that is not an output (no
+ * journal: copy the whole output), of another format, of another job (the
+ * first difference is named), or with a damaged journal; an output that
+ * holds a shard, another job, or is in use. When two inputs hold the same
+ * task, a done result wins over a failed one, else the first input listed.
+ *
+ * Ownership: store_merge allocates the report, store_merge_report_free
+ * releases it. */
+typedef struct StoreMergePart {
+    char *path;          /* the output as given */
+    int base;            /* 1: the existing merged output itself */
+    int shard_k, shard_n;/* the shard it holds (0, 0: the whole sweep) */
+    int64_t records;     /* task records in its journal */
+    int64_t taken;       /* results it added to the merged output */
+    int64_t duplicates;  /* results the merged output had already */
+    int64_t differing;   /* done there already with other bits (other BLAS kernel or
+                            threads?): the earlier one was kept */
+    int64_t outside;     /* records of tasks outside the merged grid (values removed
+                            from an axis): left out */
+    int torn;            /* its journal ends in an incomplete record (left out) */
+    int busy;            /* a run on this host holds its lock: merged what it held */
+    long pid;            /* that run */
+} StoreMergePart;
+
+typedef struct StoreMergeReport {
+    int nparts;
+    StoreMergePart *part;  /* (nparts) the existing output first, then the inputs */
+    int repeated;          /* inputs given more than once (read once) */
+    int grid_generated;    /* 1: the parts' axis values differ; the merged job text is
+                              their union (else the first part's text as it is) */
+    int64_t ntasks;        /* tasks of the merged grid */
+    int64_t count[3];      /* of them per TaskStatus */
+    int64_t orphans;       /* records of the existing output outside the merged grid */
+    char missing[256];     /* "2/3, 3/3": shards no input holds, when every input is a
+                              shard of the same split; "" otherwise */
+} StoreMergeReport;
+
+int store_merge(const char *output, const char *const *inputs, int ninputs,
+                const StoreRunInfo *info, StoreMergeReport **out, char *err, size_t errlen);
+void store_merge_report_free(StoreMergeReport **rep);
 
 /* ---- checkpoints of running tasks ----
  *
@@ -186,11 +239,17 @@ typedef struct StoreInspect {
     int64_t damaged_at;      /* byte offset of damage followed by valid records, or -1 */
     char problem[1536];      /* "" or a sentence: damage, unparsable job, ... */
 
+    uint64_t format;         /* the output's format (0: no header yet); when it is
+                                not this version's, nothing else was read:
+                                store_inspect_format_error says what to do */
+    int shard_k, shard_n;    /* the shard the output holds; 0, 0: the whole sweep */
     JobSpec *job;            /* NULL when the journal holds no header yet */
     Grid *g;                 /* idem */
     char *fingerprint;       /* the journal's (malloc'd), or NULL */
     int64_t ntasks;
-    int64_t count[3];        /* tasks per TaskStatus over the grid */
+    int64_t count[3];        /* tasks of the output (the shard's) per TaskStatus */
+    int64_t nmembers;        /* tasks of the output: ntasks, or the shard's */
+    unsigned char *member;   /* (ntasks) 1 for the shard's tasks; NULL when unsharded */
     unsigned char *status;   /* (ntasks) */
     char **reason;           /* (ntasks) failed tasks' reasons, else NULL */
     int64_t orphans;         /* finished-task records not in the grid */
@@ -212,5 +271,11 @@ typedef struct StoreInspect {
  * an error: what could be read is reported, with `problem` / `torn_at`. */
 int store_inspect(const char *output, StoreInspect **out, char *err, size_t errlen);
 void store_inspect_free(StoreInspect **p);
+
+/* PS_EFORMAT with a message saying what to do when the inspected output is
+ * of another format than this version's (older: finish it with the version
+ * that started it, or start over with --fresh), else 0. */
+int store_inspect_format_error(const StoreInspect *in, const char *output, char *err,
+                               size_t errlen);
 
 #endif

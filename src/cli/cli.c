@@ -14,12 +14,15 @@
 #include "polysweep/kernels.h"
 #include "polysweep/polysweep.h"
 #include "polysweep/sched.h"
+#include "polysweep/store.h"
 
 
 static const char usage_text[] =
     "usage: polysweep plan JOB            check a job file; print its grid, cost and output size\n"
     "       polysweep run JOB [options]   run the sweep (rerun the same command to resume)\n"
     "       polysweep status OUT|JOB      how far a sweep is: done, failed, pending, in progress\n"
+    "       polysweep merge -o OUT IN...  combine outputs of one job (shards, other clusters,\n"
+    "                                     other axis extents) into one output\n"
     "       polysweep --version | --help\n"
     "\n"
     "plan options (any of them: time a few steps of representative tasks here, then\n"
@@ -43,7 +46,16 @@ static const char usage_text[] =
     "  --checkpoint-every SECONDS\n"
     "                     checkpoint running tasks this often (default: job\n"
     "                     `run.checkpoint_every`, else 300)\n"
+    "  --shard K/N        run only shard K of N: a deterministic 1/N of the grid,\n"
+    "                     balanced by the cost estimate, into its own output (default:\n"
+    "                     the job's output with .shardKofN before .nc); combine the\n"
+    "                     shards with `polysweep merge`\n"
     "  -q, --quiet        no progress lines\n"
+    "\n"
+    "merge options:\n"
+    "  -o, --output OUT   the merged output (created, or extended when it holds the\n"
+    "                     same job)\n"
+    "  -q, --quiet        no summary line\n"
     "\n"
     "SIGTERM, SIGUSR1 (Slurm's warning) or SIGINT: no new tasks, running tasks save a\n"
     "checkpoint, the dataset is written, exit 3; a second signal stops at once.\n"
@@ -190,6 +202,12 @@ static int cmd_run(int argc, char **argv)
                 return usage_error("--checkpoint-every must be a number of seconds > 0, got '%s'",
                                    argv[i]);
             opt.checkpoint_every = t;
+        } else if (!strcmp(a, "--shard")) {
+            if (++i >= argc)
+                return usage_error("%s needs K/N", a);
+            if (store_shard_parse(argv[i], &opt.shard_k, &opt.shard_n) < 0)
+                return usage_error("--shard must be K/N with 1 <= K <= N <= 1000000, got '%s'",
+                                   argv[i]);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             opt.quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -210,9 +228,12 @@ static int cmd_run(int argc, char **argv)
     blas_core_setup(argc, argv, &core);
     opt.blas_note = core.note;
     opt.blas_warn = core.warn;
-    char *command = join_args(argc, argv);
+    char *command = join_args(argc, argv), *shard_output = NULL;
     opt.command = command;
+    if (opt.shard_n > 0 && !opt.output) /* each shard into its own output */
+        opt.output = shard_output = store_shard_output(job->output, opt.shard_k, opt.shard_n);
     int code = sched_run(job, &opt);
+    free(shard_output);
     free(command);
     job_free(&job);
     return code;
@@ -244,5 +265,11 @@ int cli_main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (!strcmp(cmd, "status"))
         return cli_status(argc, argv);
+    if (!strcmp(cmd, "merge")) {
+        char *command = join_args(argc, argv);
+        int code = cli_merge(argc, argv, command ? command : "merge");
+        free(command);
+        return code;
+    }
     return usage_error("unknown command '%s'", cmd);
 }

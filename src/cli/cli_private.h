@@ -24,4 +24,8 @@ int cli_plan_main(int argc, char **argv);
  * exit code. */
 int cli_status(int argc, char **argv);
 
+/* `polysweep merge -o OUT IN...` (argv as given to cli_main; `command` the
+ * command line for the history): returns an exit code. */
+int cli_merge(int argc, char **argv, const char *command);
+
 #endif

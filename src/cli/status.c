@@ -128,8 +128,10 @@ static int print_status(const char *output, const JobSpec *given)
 {
     char err[1024] = "";
     StoreInspect *in = NULL;
-    if (store_inspect(output, &in, err, sizeof err) < 0) {
+    if (store_inspect(output, &in, err, sizeof err) < 0 ||
+        store_inspect_format_error(in, output, err, sizeof err) < 0) {
         fprintf(stderr, "polysweep: %s\n", err);
+        store_inspect_free(&in);
         return PS_EXIT_USAGE;
     }
     if (!in->g) {
@@ -137,7 +139,13 @@ static int print_status(const char *output, const JobSpec *given)
                in->fingerprint ? "" : " (the journal has no header: the first run was "
                                       "stopped while starting)");
     } else {
-        printf("%s: job \"%s\", %lld tasks\n", output, in->job->title, (long long)in->ntasks);
+        if (in->shard_n > 0)
+            printf("%s: job \"%s\", shard %d/%d: %lld tasks (of the grid's %lld)\n", output,
+                   in->job->title, in->shard_k, in->shard_n, (long long)in->nmembers,
+                   (long long)in->ntasks);
+        else
+            printf("%s: job \"%s\", %lld tasks\n", output, in->job->title,
+                   (long long)in->ntasks);
         printf("  done:        %lld\n", (long long)in->count[TASK_DONE]);
         print_failed(in);
         print_progress(in);

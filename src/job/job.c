@@ -7,6 +7,7 @@
  * vs log_every) are grid_create's (src/grid/grid.c).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,4 +409,104 @@ char *job_fingerprint_text(const JobSpec *job)
         total = used + 1;
     }
     return NULL;
+}
+
+/* ---- writing a job back as text (job_write_text) ---- */
+
+typedef struct Out {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} Out;
+
+__attribute__((format(printf, 2, 3)))
+static void out_printf(Out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (o->failed || n < 0)
+        return;
+    if (o->len + (size_t)n + 1 > o->cap) {
+        size_t cap = (o->cap ? 2 * o->cap : 1024) + (size_t)n;
+        char *b = realloc(o->buf, cap);
+        if (!b) {
+            o->failed = 1;
+            return;
+        }
+        o->buf = b;
+        o->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    o->len += (size_t)n;
+}
+
+/* A YAML double-quoted scalar: backslash escapes for '"', '\' and control
+ * characters; everything else (UTF-8 included) as it is. */
+static void out_quoted(Out *o, const char *s)
+{
+    out_printf(o, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            out_printf(o, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            out_printf(o, "\\x%02x", *p);
+        else
+            out_printf(o, "%c", *p);
+    }
+    out_printf(o, "\"");
+}
+
+char *job_write_text(const JobSpec *job, const char *comment)
+{
+    Out o = {0};
+    char value[64];
+    for (const char *c = comment; c && *c;) {
+        const char *nl = strchr(c, '\n');
+        int n = nl ? (int)(nl - c) : (int)strlen(c);
+        out_printf(&o, "# %.*s\n", n, c);
+        c += n + (nl != NULL);
+    }
+    out_printf(&o, "title: ");
+    out_quoted(&o, job->title ? job->title : "");
+    out_printf(&o, "\noutput: ");
+    out_quoted(&o, job->output ? job->output : "");
+    out_printf(&o, "\n");
+    if (job->naxes > 0)
+        out_printf(&o, "grid:\n");
+    for (int a = 0; a < job->naxes; a++) {
+        const Axis *ax = &job->axes[a];
+        out_printf(&o, "  %s: [", job_settings[ax->setting].name);
+        for (int k = 0; k < ax->count; k++) {
+            job_value_text(ax->setting, ax->values[k], value, sizeof value);
+            out_printf(&o, "%s%s", k ? ", " : "", value);
+        }
+        out_printf(&o, "]\n");
+    }
+    int nset = 0;
+    for (int s = 0; s < job_setting_count; s++) {
+        if (!job->set[s] || job_axis_of(job, s) >= 0)
+            continue;
+        job_value_text(s, job->fixed[s], value, sizeof value);
+        out_printf(&o, "%s  %s: %s\n", nset++ ? "" : "settings:\n", job_settings[s].name,
+                   value);
+    }
+    int nrun = 0;
+    for (int r = 0; r < RUN_COUNT; r++) {
+        const char *field = (const char *)&job->run + run_options[r].offset;
+        double v = run_options[r].field == FIELD_INT ? *(const int *)field
+                                                     : *(const double *)field;
+        if (v == run_options[r].def)
+            continue;
+        job_number_text(v, value, sizeof value);
+        out_printf(&o, "%s  %s: %s\n", nrun++ ? "" : "run:\n", run_options[r].name, value);
+    }
+    if (o.failed) {
+        free(o.buf);
+        return NULL;
+    }
+    return o.buf ? o.buf : strdup("{}\n");
 }

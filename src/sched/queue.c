@@ -31,7 +31,7 @@ int sched_queue_pending(const Grid *g, const Store *s, int retry_failed, TaskQue
     }
     for (int64_t i = 0; i < total; i++) {
         int st = store_task_status(s, i);
-        if (st == TASK_DONE || (st == TASK_FAILED && !retry_failed))
+        if (st == TASK_DONE || (st == TASK_FAILED && !retry_failed) || !store_task_member(s, i))
             continue;
         ci[n++] = (CostIndex){grid_task_cost(g, i), i};
     }

@@ -13,8 +13,8 @@ typedef struct TaskQueue {
     double cost;    /* sum of their estimated costs */
 } TaskQueue;
 
-/* Every task the store does not hold as done or failed (or as done only,
- * with retry_failed). */
+/* Every task of the output (the shard's, in a shard output) the store does
+ * not hold as done or failed (or as done only, with retry_failed). */
 int sched_queue_pending(const Grid *g, const Store *s, int retry_failed, TaskQueue *q);
 void sched_queue_free(TaskQueue *q);
 

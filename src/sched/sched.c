@@ -261,6 +261,8 @@ static int run_rank0(World *w, const Grid *g, const JobSpec *job, const SchedOpt
         .mpi_size = w->size,
         .blas_core_note = opt->blas_note,
         .layout = w->layout,
+        .shard_k = opt->shard_k,
+        .shard_n = opt->shard_n,
     };
     rc = store_open(g, output, opt->fresh, &info, &s, err, sizeof err);
     if (rc < 0) {
@@ -289,7 +291,7 @@ static int run_rank0(World *w, const Grid *g, const JobSpec *job, const SchedOpt
     Run run = {.g = g, .s = s, .d = &d};
     run.snapshot_every = job->run.snapshot_every > 0 ? job->run.snapshot_every : 60;
     run.next_snapshot = progress_now() + run.snapshot_every;
-    int64_t total = grid_task_count(g);
+    int64_t total = store_task_total(s);
     progress_start(&run.pr, log, total, total - q.count, q.cost);
     if (log) {
         char extra[160] = "";
@@ -302,8 +304,11 @@ static int run_rank0(World *w, const Grid *g, const JobSpec *job, const SchedOpt
         if (resumable > 0 && n >= 0 && (size_t)n < sizeof extra)
             snprintf(extra + n, sizeof extra - (size_t)n, ", %lld continue%s from a checkpoint",
                      (long long)resumable, resumable == 1 ? "s" : "");
-        fprintf(log, "polysweep: %s: %lld tasks, %lld to run%s; %s\n", output, (long long)total,
-                (long long)q.count, extra, w->layout);
+        char shard[64] = "";
+        if (opt->shard_n > 0)
+            snprintf(shard, sizeof shard, " of shard %d/%d", opt->shard_k, opt->shard_n);
+        fprintf(log, "polysweep: %s: %lld tasks%s, %lld to run%s; %s\n", output,
+                (long long)total, shard, (long long)q.count, extra, w->layout);
     }
     if (opt->blas_note && (log || opt->blas_warn))
         fprintf(stderr, "polysweep: %sBLAS: %s\n", opt->blas_warn ? "warning: " : "",

@@ -108,3 +108,15 @@ int store_shard_parse(const char *text, int *k, int *n)
     *n = (int)b;
     return 0;
 }
+
+char *store_shard_output(const char *output, int k, int n)
+{
+    char tag[64];
+    int width = snprintf(NULL, 0, "%d", n);
+    snprintf(tag, sizeof tag, ".shard%0*dof%d", width, k, n);
+    size_t len = strlen(output), ext = 0;
+    if (len > 3 && strcmp(output + len - 3, ".nc") == 0) ext = 3;
+    char *p = malloc(len + strlen(tag) + 1);
+    if (p) sprintf(p, "%.*s%s%s", (int)(len - ext), output, tag, output + len - ext);
+    return p;
+}

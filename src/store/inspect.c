@@ -58,17 +58,23 @@ static int visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t len,
 {
     Reader *rd = ctx;
     StoreInspect *in = rd->in;
-    uint64_t pos = 0, a, b;
-    const unsigned char *s1, *s2;
+    uint64_t pos = 0, a;
+    const unsigned char *s1;
     (void)off;
     switch (type) {
-    case JOURNAL_HEADER:
-        if (journal_get_str(p, len, &pos, &s1, &a) || journal_get_str(p, len, &pos, &s2, &b))
-            return 0; /* reported below as "no usable header" */
+    case JOURNAL_HEADER: {
+        StoreHeader h;
+        if (store_header_parse(p, len, &h) != 0) return 0; /* "no usable header" */
         if (rd->headers++) return 0;
-        if (set_text(&in->fingerprint, s1, a) || set_text(&rd->job_text, s2, b))
+        in->format = h.format;
+        if (h.format != STORE_FORMAT) return 1; /* not ours to read: stop here */
+        in->shard_k = (int)h.shard_k;
+        in->shard_n = (int)h.shard_n;
+        if (set_text(&in->fingerprint, h.fingerprint, h.flen) ||
+            set_text(&rd->job_text, h.text, h.tlen))
             return PS_ENOMEM;
         return 0;
+    }
     case JOURNAL_JOB:
         return set_text(&rd->job_text, p, len);
     case JOURNAL_RUN:
@@ -216,10 +222,16 @@ static int rebuild(StoreInspect *in, Reader *rd)
         job_free(&in->job);
         return 0;
     }
-    in->ntasks = grid_task_count(in->g);
+    in->ntasks = in->nmembers = grid_task_count(in->g);
     in->status = calloc((size_t)(in->ntasks > 0 ? in->ntasks : 1), 1);
     in->reason = calloc((size_t)(in->ntasks > 0 ? in->ntasks : 1), sizeof *in->reason);
     if (!in->status || !in->reason) return PS_ENOMEM;
+    if (in->shard_n > 0) {
+        in->member = malloc((size_t)(in->ntasks > 0 ? in->ntasks : 1));
+        if (!in->member ||
+            grid_shard_members(in->g, in->shard_k, in->shard_n, in->member, &in->nmembers) < 0)
+            return PS_ENOMEM;
+    }
     for (int64_t k = 0; k < rd->nrec; k++) {
         TaskRec *t = &rd->rec[k];
         int64_t i = grid_find(in->g, t->label);
@@ -229,7 +241,8 @@ static int rebuild(StoreInspect *in, Reader *rd)
         in->reason[i] = t->reason; /* moved */
         t->reason = NULL;
     }
-    for (int64_t i = 0; i < in->ntasks; i++) in->count[in->status[i]]++;
+    for (int64_t i = 0; i < in->ntasks; i++)
+        if (!in->member || in->member[i]) in->count[in->status[i]]++;
     /* Records of labels no longer in the grid, counted once per label. */
     for (int64_t k = 0; k < rd->nrec; k++) {
         if (grid_find(in->g, rd->rec[k].label) >= 0) continue;
@@ -267,8 +280,15 @@ int store_inspect(const char *output, StoreInspect **out, char *err, size_t errl
         goto fail;
     }
     JournalScanInfo info;
-    if ((ret = journal_scan_readonly(in->journal_path, visit, &rd, &info, err, errlen)))
-        goto fail;
+    ret = journal_scan_readonly(in->journal_path, visit, &rd, &info, err, errlen);
+    if (ret == 1 && in->format != STORE_FORMAT) {
+        /* Another format: what it is says the caller (store_format_check). */
+        in->journal_bytes = info.size;
+        in->journal_mtime = info.mtime;
+        ret = 0;
+        goto done;
+    }
+    if (ret) goto fail;
     in->journal_bytes = info.size;
     in->journal_mtime = info.mtime;
     in->records = info.records;
@@ -286,6 +306,7 @@ int store_inspect(const char *output, StoreInspect **out, char *err, size_t errl
     }
     if ((ret = rebuild(in, &rd))) goto fail;
     if (in->g && (ret = read_checkpoints(in, state_dir))) goto fail;
+done:
     read_lock(in, state_dir);
     *out = in;
     in = NULL;
@@ -312,6 +333,7 @@ void store_inspect_free(StoreInspect **p)
         for (int64_t i = 0; i < in->ntasks; i++) free(in->reason[i]);
     free(in->reason);
     free(in->status);
+    free(in->member);
     free(in->ckpt);
     grid_free(&in->g);
     job_free(&in->job);
@@ -320,4 +342,20 @@ void store_inspect_free(StoreInspect **p)
     free(in->journal_path);
     free(in);
     *p = NULL;
+}
+
+int store_inspect_format_error(const StoreInspect *in, const char *output, char *err,
+                               size_t errlen)
+{
+    if (in->format == 0 || in->format == STORE_FORMAT) return 0;
+    return store_format_check(output, in->format, err, errlen);
+}
+
+int store_lock_held(const char *state_dir, long *pid)
+{
+    StoreInspect in;
+    memset(&in, 0, sizeof in);
+    read_lock(&in, state_dir);
+    *pid = in.lock_pid;
+    return in.locked;
 }

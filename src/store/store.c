@@ -118,6 +118,48 @@ static int sizes_match(const Store *s, int64_t i, const TaskResult *r)
     return r->n == t.n && r->m == t.m && r->nlog == task_log_count(&t);
 }
 
+/* Where variable v of result r goes in a task's slot: rows x cols entries,
+ * row a at a * stride. */
+static void slot_shape(const Store *s, int v, const TaskResult *r, int *rows, int *cols,
+                       size_t *stride)
+{
+    *rows = 1;
+    switch (result_vars[v].shape) {
+    case SHAPE_TASK: *cols = 1; break;
+    case SHAPE_FEATURE: *cols = r->n; break;
+    case SHAPE_NEURON: *cols = r->m; break;
+    case SHAPE_CURVE: *cols = r->nlog; break;
+    case SHAPE_WEIGHTS: *rows = r->m; *cols = r->n; break;
+    case SHAPE_BLOCK: *cols = r->n; break;
+    default: *cols = 0; break;
+    }
+    *stride = result_vars[v].shape == SHAPE_WEIGHTS ? (size_t)s->max_n : s->slot[v];
+}
+
+int store_result_same(const Store *s, int64_t i, const TaskResult *r)
+{
+    if (s->status[i] != r->status) return 0;
+    for (int v = 0; v < RV_COUNT; v++) {
+        size_t slot = s->slot[v], stride;
+        if (!slot || (result_vars[v].flags & RV_NONDETERMINISTIC)) continue;
+        int rows, cols;
+        slot_shape(s, v, r, &rows, &cols, &stride);
+        const double *src = r->val[v];
+        for (int a = 0; a < rows; a++)
+            for (int b = 0; b < cols; b++) {
+                size_t at = (size_t)i * slot + (size_t)a * stride + (size_t)b;
+                double x = src[(size_t)a * cols + b];
+                if (result_vars[v].type == RTYPE_FLOAT) {
+                    float have = ((const float *)s->val[v])[at], want = (float)x;
+                    if (memcmp(&have, &want, sizeof have) != 0) return 0;
+                } else if (memcmp(&((const double *)s->val[v])[at], &x, sizeof x) != 0) {
+                    return 0;
+                }
+            }
+    }
+    return 1;
+}
+
 /* Copy result r into task i's slots (NaN beyond the task's own sizes). */
 static int apply_result(Store *s, int64_t i, const TaskResult *r)
 {
@@ -134,20 +176,11 @@ static int apply_result(Store *s, int64_t i, const TaskResult *r)
     if (counted) s->count[s->status[i]]++;
 
     for (int v = 0; v < RV_COUNT; v++) {
-        size_t slot = s->slot[v];
+        size_t slot = s->slot[v], stride;
         if (!slot) continue;
         /* Entries of the task's (m, n) or (n) or ... block, in slot layout. */
-        int rows = 1, cols;
-        switch (result_vars[v].shape) {
-        case SHAPE_TASK: cols = 1; break;
-        case SHAPE_FEATURE: cols = r->n; break;
-        case SHAPE_NEURON: cols = r->m; break;
-        case SHAPE_CURVE: cols = r->nlog; break;
-        case SHAPE_WEIGHTS: rows = r->m; cols = r->n; break;
-        case SHAPE_BLOCK: cols = r->n; break;
-        default: cols = 0; break;
-        }
-        size_t stride = result_vars[v].shape == SHAPE_WEIGHTS ? (size_t)s->max_n : slot;
+        int rows, cols;
+        slot_shape(s, v, r, &rows, &cols, &stride);
         const double *src = r->val[v];
         if (result_vars[v].type == RTYPE_FLOAT) {
             float *dst = (float *)s->val[v] + (size_t)i * slot;
@@ -329,36 +362,56 @@ static int append_job_text(Store *s, char *err, size_t errlen)
     return journal_append(s->jr, JOURNAL_JOB, parts, &len, 1, err, errlen);
 }
 
-/* The history line of this run: "<UTC time> polysweep <command> (...)". */
-static int append_run(Store *s, const StoreRunInfo *info, char *err, size_t errlen)
+int store_append_history(Store *s, const char *line, char *err, size_t errlen)
 {
-    char when[32] = "unknown time", line[2048];
+    size_t len = strlen(line);
+    const void *parts[1] = {line};
+    int ret = journal_append(s->jr, JOURNAL_RUN, parts, &len, 1, err, errlen);
+    if (!ret) ret = add_history(s, line, len);
+    return ret;
+}
+
+int store_has_history(const Store *s, const char *line)
+{
+    for (int k = 0; k < s->nhistory; k++)
+        if (strcmp(s->history[k], line) == 0) return 1;
+    return 0;
+}
+
+int store_history_head(char *line, size_t len, const char *cmd)
+{
+    char when[32] = "unknown time";
     time_t now = time(NULL);
     struct tm tm;
     if (gmtime_r(&now, &tm)) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    const char *cmd = info && info->command ? info->command : "";
+    cmd = cmd ? cmd : "";
     /* Prefix "polysweep" unless the command line already starts with it. */
     size_t w = strcspn(cmd, " ");
     const char *base = cmd;
     for (const char *q = cmd; q < cmd + w; q++)
         if (*q == '/') base = q + 1;
     int named = (size_t)(cmd + w - base) == 9 && strncmp(base, "polysweep", 9) == 0;
+    int n = snprintf(line, len, "%s %s%s%s", when, named ? "" : "polysweep",
+                     named || !*cmd ? "" : " ", cmd);
+    return n < 0 ? 0 : (size_t)n < len ? n : (int)len - 1;
+}
+
+/* The history line of this run: "<UTC time> polysweep <command> (...)". */
+static int append_run(Store *s, const StoreRunInfo *info, char *err, size_t errlen)
+{
+    char line[2048];
     int64_t finished = s->count[TASK_DONE] + s->count[TASK_FAILED];
     char shard[48] = "";
     if (s->shard_n > 0) snprintf(shard, sizeof shard, " of shard %d/%d", s->shard_k, s->shard_n);
-    int n = snprintf(line, sizeof(line),
-                     "%s %s%s%s (%d process%s, BLAS %s x%d): %lld of %lld tasks%s already "
-                     "done", when, named ? "" : "polysweep", named || !*cmd ? "" : " ", cmd,
-                     s->mpi_size, s->mpi_size == 1 ? "" : "es", s->blas_core,
-                     s->blas_threads, (long long)finished, (long long)s->nmembers, shard);
+    int n = store_history_head(line, sizeof line, info ? info->command : NULL);
+    n += snprintf(line + n, sizeof(line) - (size_t)n,
+                  " (%d process%s, BLAS %s x%d): %lld of %lld tasks%s already done",
+                  s->mpi_size, s->mpi_size == 1 ? "" : "es", s->blas_core, s->blas_threads,
+                  (long long)finished, (long long)s->nmembers, shard);
     if (n >= 0 && (size_t)n < sizeof(line) && s->count[TASK_FAILED] > 0)
         snprintf(line + n, sizeof(line) - (size_t)n, " (%lld failed)",
                  (long long)s->count[TASK_FAILED]);
-    size_t len = strlen(line);
-    const void *parts[1] = {line};
-    int ret = journal_append(s->jr, JOURNAL_RUN, parts, &len, 1, err, errlen);
-    if (!ret) ret = add_history(s, line, len);
-    return ret;
+    return store_append_history(s, line, err, errlen);
 }
 
 static char *concat(const char *a, const char *b)
@@ -382,8 +435,8 @@ static int remove_file(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-int store_open(const Grid *g, const char *output, int fresh, const StoreRunInfo *info,
-               Store **out, char *err, size_t errlen)
+int store_open_ex(const Grid *g, const char *output, int fresh, const StoreRunInfo *info,
+                  int history, Store **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (errlen) err[0] = '\0';
@@ -485,7 +538,7 @@ int store_open(const Grid *g, const char *output, int fresh, const StoreRunInfo 
                            "out of the dataset", journal_path, (long long)s->orphans,
                            s->orphans == 1 ? " is" : "s are", s->job->path)))
         goto fail;
-    if ((ret = append_run(s, info, err, errlen))) goto fail;
+    if (history && (ret = append_run(s, info, err, errlen))) goto fail;
     *out = s;
     s = NULL;
     ret = 0;
@@ -497,6 +550,12 @@ fail:
     free(lock_path);
     free(journal_path);
     return ret;
+}
+
+int store_open(const Grid *g, const char *output, int fresh, const StoreRunInfo *info,
+               Store **out, char *err, size_t errlen)
+{
+    return store_open_ex(g, output, fresh, info, 1, out, err, errlen);
 }
 
 void store_close(Store **sp)
@@ -556,7 +615,21 @@ StoreCkpt *store_checkpoints(Store *s) { return s->ckpt; }
 
 int64_t store_resumable_count(const Store *s) { return s->resumable; }
 
-int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t errlen)
+/* Append a TASK record made of `parts`, durable first, then keep the result
+ * r of task i for the dataset and remove its checkpoint. */
+static int commit_parts(Store *s, int64_t i, const TaskResult *r, const void *const *parts,
+                        const size_t *lens, int nparts, char *err, size_t errlen)
+{
+    /* Durable first: the task counts as done only once the record is synced. */
+    int ret = journal_append(s->jr, JOURNAL_TASK, parts, lens, nparts, err, errlen);
+    if (!ret) ret = apply_result(s, i, r);
+    /* The result is durable: the task's checkpoint has served its purpose. */
+    if (!ret) store_ckpt_remove(s->ckpt, i);
+    return ret;
+}
+
+static int check_commit(const Store *s, int64_t i, const TaskResult *r, char *err,
+                        size_t errlen)
 {
     if (i < 0 || i >= s->ntasks || (r->status != TASK_DONE && r->status != TASK_FAILED) ||
         !sizes_match(s, i, r)) {
@@ -565,6 +638,21 @@ int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t err
                  r->nlog);
         return PS_EINVAL;
     }
+    return 0;
+}
+
+int store_commit_record(Store *s, int64_t i, const TaskResult *r, const unsigned char *payload,
+                        size_t len, char *err, size_t errlen)
+{
+    int ret = check_commit(s, i, r, err, errlen);
+    const void *parts[1] = {payload};
+    return ret ? ret : commit_parts(s, i, r, parts, &len, 1, err, errlen);
+}
+
+int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t errlen)
+{
+    int ret = check_commit(s, i, r, err, errlen);
+    if (ret) return ret;
     char small[256], *label = small;
     size_t llen = grid_task_label(s->g, i, small, sizeof(small));
     if (llen >= sizeof(small)) {
@@ -574,16 +662,12 @@ int store_commit(Store *s, int64_t i, const TaskResult *r, char *err, size_t err
     }
     unsigned char *packed = NULL, lenbuf[8];
     size_t plen = 0;
-    int ret = task_result_pack(r, &packed, &plen);
+    ret = task_result_pack(r, &packed, &plen);
     if (ret) goto done;
     journal_put_u64(lenbuf, llen);
     const void *parts[3] = {lenbuf, label, packed};
     size_t lens[3] = {8, llen, plen};
-    /* Durable first: the task counts as done only once the record is synced. */
-    if ((ret = journal_append(s->jr, JOURNAL_TASK, parts, lens, 3, err, errlen))) goto done;
-    ret = apply_result(s, i, r);
-    /* The result is durable: the task's checkpoint has served its purpose. */
-    if (!ret) store_ckpt_remove(s->ckpt, i);
+    ret = commit_parts(s, i, r, parts, lens, 3, err, errlen);
 done:
     if (ret == PS_ENOMEM && errlen)
         snprintf(err, errlen, "%s: out of memory (while recording a task)", s->output);

@@ -80,6 +80,28 @@ double store_fixed_value(const JobSpec *job, const char *name, int *is_axis);
 /* 64-bit FNV-1a hash of a string (the fingerprint attribute). */
 uint64_t store_hash64(const char *s);
 
+/* ---- store.c, for merge.c ---- */
+
+/* store_open, with the run's history line appended (history = 1) or not. */
+int store_open_ex(const Grid *g, const char *output, int fresh, const StoreRunInfo *info,
+                  int history, Store **out, char *err, size_t errlen);
+
+/* Commit task i's result r from a TASK record's payload (label and packed
+ * result, as another journal holds it), appended as it is: the same bits. */
+int store_commit_record(Store *s, int64_t i, const TaskResult *r, const unsigned char *payload,
+                        size_t len, char *err, size_t errlen);
+
+/* 1 when r (for task i) has the status and the bits the store holds for
+ * task i, variables that vary between runs aside. */
+int store_result_same(const Store *s, int64_t i, const TaskResult *r);
+
+/* "<UTC time> polysweep <command>" into line; returns its length. */
+int store_history_head(char *line, size_t len, const char *command);
+
+/* Append a line to the history (a RUN record); is this line there already? */
+int store_append_history(Store *s, const char *line, char *err, size_t errlen);
+int store_has_history(const Store *s, const char *line);
+
 /* ---- format.c: format version, journal header, shards ---- */
 
 /* The journal's header record (format.c has the layout). Pointers borrow
@@ -175,6 +197,12 @@ const char *store_ckpt_dir(const StoreCkpt *c);
  * task); count the others that belong to pending tasks of this job. */
 int store_ckpt_sweep(StoreCkpt *c, int fresh, const unsigned char *status,
                      int64_t *resumable);
+
+/* ---- inspect.c ---- */
+
+/* Is OUT.state/lock (in state_dir) held by a process of this host now? 1
+ * with its pid, else 0 (a run on another node does not show). */
+int store_lock_held(const char *state_dir, long *pid);
 
 /* ---- mismatch.c ---- */
 

@@ -46,6 +46,7 @@ def data_variables_bytes(path, skip=("wall_time",)):
     """{name: raw bytes} of every data variable of a NetCDF file (not coordinates),
     read with netCDF4 with no masking or scaling, minus the nondeterministic ones."""
     import netCDF4
+    import numpy as np
     out = {}
     with netCDF4.Dataset(path) as ds:
         ds.set_auto_maskandscale(False)
@@ -54,7 +55,7 @@ def data_variables_bytes(path, skip=("wall_time",)):
                 continue
             if getattr(var, "comment", "") == "varies between runs":
                 continue
-            data = var[...]
+            data = np.asarray(var[...])
             out[name] = data.tobytes() if var.dtype != str else "\0".join(map(str, data.ravel())).encode()
     return out
 

@@ -779,4 +779,59 @@ TEST(load_reads_a_file)
     job_free(&job);
 }
 
+/* ---- writing a job back as text ---- */
+
+TEST(write_text_reads_back_the_same_job)
+{
+    const char *jobs[] = {
+        "{}\n",
+        "title: 'say \"hi\" \\ back\tslash, caf\xc3\xa9'\n"
+        "output: out dir/x.nc\n"
+        "description: dropped\n"
+        "grid:\n"
+        "  arch: [linear, relu_output, power]\n"
+        "  density: {logspace: [1, 0.001, 7]}\n"
+        "  lr: {linspace: [0.1, 0.3, 3]}\n"
+        "  bias: [false]\n"
+        "  seed: {range: [0, 5]}\n"
+        "settings:\n"
+        "  n: 7\n"
+        "  eps: 1e-9\n"
+        "  values: uniform_signed\n"
+        "  importance: decay\n"
+        "run:\n"
+        "  threads: 3\n"
+        "  snapshot_every: 0.5\n",
+    };
+    for (size_t k = 0; k < sizeof jobs / sizeof *jobs; k++) {
+        JobSpec *a = parse_ok(jobs[k]);
+        REQUIRE(a);
+        char *text = job_write_text(a, "merged by a test\nsecond line");
+        REQUIRE(text);
+        CHECK(strncmp(text, "# merged by a test\n# second line\ntitle: ", 39) == 0);
+        JobSpec *b = parse_ok(text);
+        if (!b) fprintf(stderr, "%s", text);
+        REQUIRE(b);
+        char *fa = job_fingerprint_text(a), *fb = job_fingerprint_text(b);
+        CHECK_STR_EQ(fb, fa);
+        CHECK_STR_EQ(b->title, a->title);
+        CHECK_STR_EQ(b->output, a->output);
+        CHECK_INT_EQ(b->naxes, a->naxes);
+        for (int ax = 0; ax < a->naxes && ax < b->naxes; ax++) {
+            CHECK_INT_EQ(b->axes[ax].setting, a->axes[ax].setting);
+            CHECK_INT_EQ(b->axes[ax].count, a->axes[ax].count);
+            for (int v = 0; v < a->axes[ax].count && v < b->axes[ax].count; v++)
+                CHECK(memcmp(&b->axes[ax].values[v], &a->axes[ax].values[v], sizeof(double)) == 0);
+        }
+        for (int st = 0; st < job_setting_count; st++) CHECK_INT_EQ(b->set[st], a->set[st]);
+        CHECK(b->run.threads == a->run.threads && b->run.snapshot_every == a->run.snapshot_every &&
+              b->run.checkpoint_every == a->run.checkpoint_every);
+        free(fa);
+        free(fb);
+        free(text);
+        job_free(&a);
+        job_free(&b);
+    }
+}
+
 HARNESS_MAIN
