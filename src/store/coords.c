@@ -9,8 +9,10 @@
  *                  (grid_setting_axes: density along a sparsity axis, batch
  *                  along n for one_hot, bias along arch with power)
  *   feature, neuron, log_step, block
- *                  0-based indices (log_step: the step at each window's end),
- *                  defined only when a kept variable uses them
+ *                  dimensions without coordinate variables (define_dim says
+ *                  why), defined only when a kept variable uses them; `step`
+ *                  (log_step) is the training step each loss-curve entry
+ *                  ends at
  *
  * Types: integers int64, reals double, choices strings, booleans int8 with
  * dtype = "bool" (xarray decodes them to bool, so ds.sel(bias=True) works)
@@ -67,17 +69,17 @@ fail:
     return ret;
 }
 
-/* An index dimension and its coordinate variable, when some variable uses it. */
-static int define_index(const Store *s, int ncid, const char *name, size_t len, int used,
-                        nc_type type, const char *long_name, const char *description,
-                        int *dim, int *var, char *err, size_t errlen)
+/* A dimension of the result variables, when some variable uses it. It has no
+ * coordinate variable (xarray numbers it 0, 1, ...), so it is no index: an
+ * index starting at 0 in every sweep would make xr.combine_by_coords of two
+ * sweeps with other n or steps keep one of them silently (it orders datasets
+ * by an index's first value); without one it refuses them. */
+static int define_dim(const Store *s, int ncid, const char *name, size_t len, int used,
+                      int *dim, char *err, size_t errlen)
 {
     int ret = 0;
-    *dim = *var = -1;
-    if (!used) return 0;
-    TRY(nc_def_dim(ncid, name, len, dim), "defining dimension %s", name);
-    TRY(nc_def_var(ncid, name, type, 1, dim, var), "defining %s", name);
-    TRY(dataset_describe(ncid, *var, long_name, description, "1"), "describing %s", name);
+    *dim = -1;
+    if (used) TRY(nc_def_dim(ncid, name, len, dim), "defining dimension %s", name);
 fail:
     return ret;
 }
@@ -104,24 +106,28 @@ int dataset_define_coords(const Store *s, int ncid, Dims *dm, char *err, size_t 
     }
     /* feature, neuron, log_step, then block, in this order (the dataset's
      * dimension order). */
-    if ((ret = define_index(s, ncid, "feature", (size_t)s->max_n,
-                            uses[SHAPE_FEATURE] || uses[SHAPE_WEIGHTS], NC_INT,
-                            "feature index", "feature i, 0-based", &dm->feature,
-                            &dm->feature_id, err, errlen)) ||
-        (ret = define_index(s, ncid, "neuron", (size_t)s->max_m,
-                            uses[SHAPE_NEURON] || uses[SHAPE_WEIGHTS], NC_INT, "neuron index",
-                            "hidden dimension (neuron) j, 0-based: row j of W", &dm->neuron,
-                            &dm->neuron_id, err, errlen)) ||
-        (ret = define_index(s, ncid, "log_step", (size_t)s->max_log, uses[SHAPE_CURVE],
-                            NC_INT64, "training step at the window's end",
-                            "loss-curve entry k averages the training loss over the steps "
-                            "k log_every + 1 .. (k + 1) log_every; its coordinate is the "
-                            "last of them", &dm->log_step, &dm->log_step_id, err, errlen)) ||
-        (ret = define_index(s, ncid, "block", (size_t)s->max_n, uses[SHAPE_BLOCK], NC_INT,
-                            "block index", "blocks numbered by their smallest feature, "
-                            "0-based; a task has at most n", &dm->block, &dm->block_id,
-                            err, errlen)))
+    if ((ret = define_dim(s, ncid, "feature", (size_t)s->max_n,
+                          uses[SHAPE_FEATURE] || uses[SHAPE_WEIGHTS], &dm->feature, err,
+                          errlen)) ||
+        (ret = define_dim(s, ncid, "neuron", (size_t)s->max_m,
+                          uses[SHAPE_NEURON] || uses[SHAPE_WEIGHTS], &dm->neuron, err,
+                          errlen)) ||
+        (ret = define_dim(s, ncid, "log_step", (size_t)s->max_log, uses[SHAPE_CURVE],
+                          &dm->log_step, err, errlen)) ||
+        (ret = define_dim(s, ncid, "block", (size_t)s->max_n, uses[SHAPE_BLOCK], &dm->block,
+                          err, errlen)))
         goto fail;
+    dm->step_id = -1;
+    if (dm->log_step >= 0) {
+        /* The step each loss-curve entry ends at: a coordinate, not an index. */
+        TRY(nc_def_var(ncid, "step", NC_INT64, 1, &dm->log_step, &dm->step_id),
+            "defining step");
+        TRY(dataset_describe(ncid, dm->step_id, "training step at the window's end",
+                             "loss-curve entry k averages the training loss over the steps "
+                             "k log_every + 1 .. (k + 1) log_every; step is the last of them",
+                             "1"),
+            "describing step");
+    }
 
     /* Every other setting, over the axes its resolved value depends on. */
     size_t used = 0;
@@ -217,27 +223,15 @@ int dataset_write_coords(const Store *s, int ncid, const Dims *dm, char *err, si
             (ret = write_setting(s, ncid, si, s->setting_axes[si], dm->setting_var[si], err,
                                  errlen)))
             return ret;
-    int count = s->max_n > s->max_m ? s->max_n : s->max_m;
-    if (s->max_log > count) count = s->max_log;
-    long long *idx = malloc((size_t)(count > 0 ? count : 1) * sizeof *idx);
-    int *ints = malloc((size_t)(count > 0 ? count : 1) * sizeof *ints);
-    if (!idx || !ints) {
-        ret = PS_ENOMEM;
-        goto fail;
-    }
-    for (int k = 0; k < count; k++) ints[k] = k;
-    if (dm->feature_id >= 0) TRY(nc_put_var_int(ncid, dm->feature_id, ints), "writing feature");
-    if (dm->neuron_id >= 0) TRY(nc_put_var_int(ncid, dm->neuron_id, ints), "writing neuron");
-    if (dm->block_id >= 0) TRY(nc_put_var_int(ncid, dm->block_id, ints), "writing block");
-    if (dm->log_step_id >= 0) {
-        /* log_step = (k + 1) * log_every: entry k averages the losses of the
-         * steps up to it (task.h, task_log_count). log_every is fixed. */
-        long long every = llround(job->fixed[job_setting_find("log_every")]);
-        for (int k = 0; k < s->max_log; k++) idx[k] = (long long)(k + 1) * every;
-        TRY(nc_put_var_longlong(ncid, dm->log_step_id, idx), "writing log_step");
-    }
+    if (dm->step_id < 0) return 0;
+    long long *step = malloc((size_t)(s->max_log > 0 ? s->max_log : 1) * sizeof *step);
+    if (!step) return PS_ENOMEM;
+    /* step = (k + 1) * log_every: entry k averages the losses of the steps up
+     * to it (task.h, task_log_count). log_every is fixed. */
+    long long every = llround(job->fixed[job_setting_find("log_every")]);
+    for (int k = 0; k < s->max_log; k++) step[k] = (long long)(k + 1) * every;
+    TRY(nc_put_var_longlong(ncid, dm->step_id, step), "writing step");
 fail:
-    free(idx);
-    free(ints);
+    free(step);
     return ret;
 }

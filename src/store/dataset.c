@@ -144,9 +144,13 @@ static int define_var(const Store *s, int ncid, const Dims *dm, const char *name
         TRY(nc_def_var_deflate(ncid, *varid, elsize > 1, 1, 1), "compressing %s", name);
     }
     TRY(dataset_describe(ncid, *varid, long_name, description, units), "describing %s", name);
-    if (dm->coordinates[0])
-        TRY(dataset_put_text(ncid, *varid, "coordinates", dm->coordinates), "describing %s",
-            name);
+    int curve = nextra > 0 && extra[0] == dm->log_step;
+    if (dm->coordinates[0] || curve) {
+        char coords[sizeof dm->coordinates + 8];
+        snprintf(coords, sizeof coords, "%s%s", dm->coordinates,
+                 !curve ? "" : dm->coordinates[0] ? " step" : "step");
+        TRY(dataset_put_text(ncid, *varid, "coordinates", coords), "describing %s", name);
+    }
 fail:
     return ret;
 }

@@ -19,7 +19,7 @@ typedef struct Dims {
     size_t size[DATASET_MAX_AXES];    /* their sizes */
     int coord[DATASET_MAX_AXES];      /* their coordinate variables */
     int feature, neuron, log_step, block;
-    int feature_id, neuron_id, log_step_id, block_id; /* coordinate variables */
+    int step_id;                      /* the coordinate step (log_step), or -1 */
     int setting_var[256];             /* setting -> its coordinate variable, or -1 (axes) */
     char coordinates[4096];           /* the `coordinates` attribute of data variables */
 } Dims;
