@@ -3,9 +3,9 @@
 Every script reads one polysweep dataset (NetCDF, opened with xarray) and
 writes one PNG with headless matplotlib. This module holds what they share:
 argument parsing, opening the dataset with a clear error when it is not the
-kind of dataset the script plots, reading fixed settings back from the job
-file recorded in the dataset, collapsing the grid axes a figure does not
-show, and the figure style.
+kind of dataset the script plots, reading fixed settings from the dataset's
+coordinates (every setting is one), collapsing the grid axes a figure does
+not show, and the figure style.
 
 Axes a figure does not show are collapsed by one documented rule
 (`collapse`): the `seed` axis keeps, for every other coordinate, the seed
@@ -15,7 +15,6 @@ says so in its subtitle.
 """
 import argparse
 import os
-import re
 import sys
 
 import matplotlib
@@ -109,45 +108,24 @@ def sweep_axis(ds, candidates=SWEEP_AXES):
     return None
 
 
-def job_settings(ds):
-    """The fixed settings of the job, {name: text}, read from the `settings:`
-    block of the job file the dataset records (attribute `job_file`).
-
-    A small reader for the flat `key: value` lines polysweep accepts there
-    (values are scalars), so that the scripts need nothing but the dataset."""
-    text = ds.attrs.get("job_file", "")
-    out = {}
-    inside = False
-    for line in text.splitlines():
-        code = line.split("#", 1)[0].rstrip()
-        if not code.strip():
-            continue
-        if not line[0].isspace():
-            inside = code.strip() == "settings:"
-            continue
-        if inside:
-            m = re.match(r"\s+([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$", code)
-            if m:
-                out[m.group(1)] = m.group(2).strip().strip("'\"")
-    return out
+# Settings whose dataset name differs from the job file's (README "Dataset
+# reference": `values` would shadow xarray's Dataset.values).
+DATASET_NAMES = {"values": "value_law"}
 
 
 def setting(ds, name, default=None, kind=str):
-    """The value of a setting that is the same for every task: a one-value
-    axis, or the job's fixed setting, or `default` (polysweep's default)."""
-    if name in grid_axes(ds):
-        vals = ds[name].values
-        if len(vals) != 1:
-            raise DatasetError(f"{name} is a grid axis with {len(vals)} values; this figure needs one")
-        v = vals[0]
-        return kind(v.item() if hasattr(v, "item") else v)
-    s = job_settings(ds)
-    if name in s:
-        v = s[name]
-        if kind is bool:
-            return v.lower() == "true"
-        return kind(float(v)) if kind is int else kind(v)
-    return default
+    """The value of a setting that is the same for every task: its scalar
+    coordinate (every setting of the sweep is one), or a one-value axis;
+    `default` for datasets that do not have it."""
+    name = DATASET_NAMES.get(name, name)
+    if name not in ds.coords:
+        return default
+    vals = np.ravel(ds[name].values)
+    if len(np.unique(vals)) != 1:
+        where = "a grid axis" if name in grid_axes(ds) else f"a coordinate along {', '.join(ds[name].dims)}"
+        raise DatasetError(f"{name} is {where} with {len(np.unique(vals))} values; this figure needs one")
+    v = vals[0]
+    return kind(v.item() if hasattr(v, "item") else v)
 
 
 def fmt(v):
@@ -160,14 +138,9 @@ def fmt(v):
 
 
 def coord_label(ds, axis, value):
-    """`axis = value` for a label; boolean axes (CF flags 0/1) by name."""
-    meanings = ds[axis].attrs.get("flag_meanings") if axis in ds.coords else None
-    if meanings:
-        names = meanings.split()
-        vals = list(ds[axis].attrs.get("flag_values", range(len(names))))
-        for fv, name in zip(vals, names):
-            if int(fv) == int(value):
-                return f"{axis} = {name}"
+    """`axis = value` for a label; booleans as in the job file (true, false)."""
+    if isinstance(value, (bool, np.bool_)):
+        return f"{axis} = {'true' if value else 'false'}"
     return f"{axis} = {fmt(value)}"
 
 

@@ -45,7 +45,7 @@ def main(argv=None):
     x = 1 / dens
     order = np.argsort(x)
     n = ds.sizes["feature"]
-    m = ds.sizes["neuron"]
+    m = fc.setting(ds, "m", kind=int)
 
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 7.2), sharex=True,
                                   gridspec_kw={"height_ratios": [1.4, 1]})

@@ -63,7 +63,7 @@ def main(argv=None):
         label = "" if lv is None else f"{by} = {fc.fmt(lv)}"
         ax.plot(p, gain, "o-", color=col, lw=1.6, ms=4, label=f"trained gain {label}")
         ax.plot(p, base, "--", color=col, lw=1, label=f"no superposition {label}")
-        m = int(lv) if by == "m" else ds.sizes["neuron"]
+        m = int(lv) if by == "m" else fc.setting(ds, "m", kind=int)
         ax.plot(pfine, pfine * m ** q, ":", color=col, lw=1, label=rf"$p\,m^{q}$ ({label or f'm = {m}'})")
         ax.plot(pfine, m * pfine ** (1 / q), "-.", color=col, lw=0.8, alpha=0.7,
                 label=rf"$m\,p^{{1/{q}}}$ ({label or f'm = {m}'})")

@@ -26,9 +26,10 @@ def main(argv=None):
     args = fc.parse_args(__doc__, argv)
     ds = fc.open_dataset(args.dataset, variables=("W", "norm", "feature_importance"),
                          dims=(fc.SWEEP_AXES,), job=JOB)
-    if ds.sizes["neuron"] != 2:
+    m = fc.setting(ds, "m", kind=int)
+    if m != 2:
         raise fc.DatasetError(f"{args.dataset}: the geometry figure needs m = 2 hidden dimensions, "
-                              f"this dataset has m = {ds.sizes['neuron']}")
+                              f"this dataset has m = {m}")
     sweep = fc.sweep_axis(ds)
     ds, note = fc.collapse(ds, [sweep])
     values = ds[sweep].values

@@ -164,10 +164,10 @@ def main(argv=None):
     args = fc.parse_args(__doc__, argv, options)
     ds = fc.open_dataset(args.dataset, variables=("norm", "eval_loss"),
                          dims=("importance_rate", ("density", "sparsity")), job=JOB)
-    if ds.sizes["feature"] != 2 or ds.sizes.get("neuron", 1) != 1:
+    n, m = fc.setting(ds, "n", kind=int), fc.setting(ds, "m", kind=int)
+    if n != 2 or m != 1:
         raise fc.DatasetError(f"{args.dataset}: the phase diagram needs n = 2 features and m = 1 "
-                              f"dimension; this dataset has n = {ds.sizes['feature']}, "
-                              f"m = {ds.sizes.get('neuron', '?')}")
+                              f"dimension; this dataset has n = {n}, m = {m}")
     dens_axis = "density" if "density" in fc.grid_axes(ds) else "sparsity"
     keep = ["importance_rate", dens_axis] + (["seed"] if "seed" in fc.grid_axes(ds) else [])
     ds, note = fc.collapse(ds, keep)

@@ -87,18 +87,18 @@ def test_same_bytes_at_any_number_of_ranks():
             check(int(ds.attrs["mpi_size"]) == np, f"np {np}: mpi_size {ds.attrs['mpi_size']}")
             check(int(ds.attrs["blas_threads"]) == 1, f"np {np}: blas_threads {ds.attrs['blas_threads']}")
             check(f"{np} process" in ds.attrs["run_layout"], f"np {np}: layout {ds.attrs['run_layout']!r}")
-            ranks = set(ds["rank"].values.ravel().tolist())
+            ranks = set(ds.mpi_rank.values.ravel().tolist())
             want = {0.0} if np == 1 else set(float(r) for r in range(1, np))
             check(ranks <= want and (np < 4 or len(ranks) >= 2),
                   f"np {np}: tasks ran on ranks {sorted(ranks)}, expected within {sorted(want)}")
             wt = ds.wall_time.values
             check((wt > 0).all() and (wt < 60).all(), f"np {np}: wall_time {wt.ravel()}")
-            check(ds["rank"].attrs.get("comment") == "varies between runs", "rank not marked nondeterministic")
+            check(ds.mpi_rank.attrs.get("comment") == "varies between runs", "mpi_rank not marked nondeterministic")
         if np == 4:
             check(re.search(r"3 workers with 3 BLAS threads in all on \d+ core", p.stderr) or
                   os.cpu_count() >= 3, f"no oversubscription warning:\n{p.stderr}")
     with dataset(ref) as ds:
-        check((ds["rank"].values == 0).all(), "one-process run: rank should be 0")
+        check((ds.mpi_rank.values == 0).all(), "one-process run: mpi_rank should be 0")
 
 
 def rank0_cpu(args, env=None):

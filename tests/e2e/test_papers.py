@@ -234,7 +234,7 @@ def test_cap_quadratic():
     """Population loss: trained = predicted for K > 3 (the theory is exact there)."""
     ds = run_job("cap_quadratic")
     plot("cap_quadratic")
-    pop = ds.sel(population_loss=1)
+    pop = ds.sel(population_loss=True)
     for imp in ds.importance.values:
         for k in (5, 30):
             c = pop.sel(importance=imp, kurtosis=k)
