@@ -23,6 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+# The dataset format these scripts read (the global attribute polysweep_format).
+FORMAT = 2
+
 # The axes that say how sparse the inputs are, in the order scripts look for them.
 SWEEP_AXES = ("sparsity", "density", "kurtosis")
 
@@ -78,11 +81,11 @@ def open_dataset(path, variables=(), dims=(), job=None):
     if "status" not in ds:
         raise DatasetError(f"{path}: not a polysweep dataset (no 'status' variable)")
     hint = f" (make one with `build/polysweep run {job}`)" if job else ""
-    missing = [v for v in variables if v not in ds]
-    if missing:
-        raise DatasetError(f"{path}: needs the variable{'s' if len(missing) > 1 else ''} "
-                           f"{', '.join(repr(v) for v in missing)}, which this dataset does not have"
-                           f"{hint}")
+    fmt_version = int(ds.attrs.get("polysweep_format", 1))
+    if fmt_version != FORMAT:
+        raise DatasetError(f"{path}: written by a polysweep of another dataset format ({fmt_version}; "
+                           f"these scripts read format {FORMAT}): run its job again with this "
+                           f"build/polysweep (--fresh){hint}")
     axes = grid_axes(ds)
     for d in dims:
         alts = d if isinstance(d, tuple) else (d,)
@@ -90,6 +93,12 @@ def open_dataset(path, variables=(), dims=(), job=None):
             want = " or ".join(repr(a) for a in alts)
             raise DatasetError(f"{path}: needs a grid axis {want}; its axes are "
                                f"{', '.join(axes) or 'none'}{hint}")
+    missing = [v for v in variables if v not in ds]
+    if missing:
+        raise DatasetError(f"{path}: needs the variable{'s' if len(missing) > 1 else ''} "
+                           f"{', '.join(repr(v) for v in missing)}, which this dataset does not have "
+                           f"(no task of its sweep measures {'them' if len(missing) > 1 else 'it'})"
+                           f"{hint}")
     if int((ds.status == 1).sum()) == 0:
         raise DatasetError(f"{path}: no task is done yet (run the job first)")
     return ds
