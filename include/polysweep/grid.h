@@ -48,6 +48,9 @@ int64_t grid_find(const Grid *g, const char *label);
 /* The resolved settings of task i, with TaskSpec.key set. */
 void grid_task_spec(const Grid *g, int64_t i, TaskSpec *out);
 
+/* The same without the key (key = 0): cheaper, for scans over the settings. */
+void grid_task_settings(const Grid *g, int64_t i, TaskSpec *out);
+
 /* Estimated cost of task i in floating-point operations (training plus
  * evaluation); used to hand out the longest tasks first and for `plan`. */
 double grid_task_cost(const Grid *g, int64_t i);

@@ -328,6 +328,12 @@ int64_t grid_find(const Grid *g, const char *label)
     return i;
 }
 
+void grid_task_settings(const Grid *g, int64_t i, TaskSpec *out)
+{
+    task_fill(g, i, out);
+    out->key = 0;
+}
+
 void grid_task_spec(const Grid *g, int64_t i, TaskSpec *out)
 {
     task_fill(g, i, out);

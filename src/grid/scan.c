@@ -49,11 +49,11 @@ int grid_setting_axes(const Grid *g, uint64_t *mask)
     }
     memset(mask, 0, (size_t)ns * sizeof *mask);
     TaskSpec base, t, u;
-    grid_task_spec(g, 0, &base);
+    grid_task_settings(g, 0, &base);
     /* Pass 1: which settings that are not axes vary at all. */
     int nvary = 0;
     for (int64_t i = 1; i < nt; i++) {
-        grid_task_spec(g, i, &t);
+        grid_task_settings(g, i, &t);
         for (int s = 0; s < ns; s++)
             if (!varies[s] && job_axis_of(job, s) < 0 &&
                 grid_spec_setting(&t, s) != grid_spec_setting(&base, s)) {
@@ -79,10 +79,10 @@ int grid_setting_axes(const Grid *g, uint64_t *mask)
                 need = varies[s] && !(mask[s] >> a & 1);
             if (!need) continue;
             if (!have_t) {
-                grid_task_spec(g, i, &t);
+                grid_task_settings(g, i, &t);
                 have_t = 1;
             }
-            grid_task_spec(g, i - coord[a] * stride[a], &u);
+            grid_task_settings(g, i - coord[a] * stride[a], &u);
             for (int s = 0; s < ns; s++)
                 if (varies[s] && !(mask[s] >> a & 1) &&
                     grid_spec_setting(&t, s) != grid_spec_setting(&u, s)) {

@@ -202,7 +202,7 @@ static int write_setting(const Store *s, int ncid, int si, uint64_t mask, int va
             rest /= (size_t)job->axes[a].count;
         }
         TaskSpec t;
-        grid_task_spec(s->g, grid_index(s->g, coord), &t);
+        grid_task_settings(s->g, grid_index(s->g, coord), &t);
         v[k] = grid_spec_setting(&t, si);
     }
     int ret = put_values(s, ncid, si, var, v, count, err, errlen);

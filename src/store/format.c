@@ -3,8 +3,11 @@
  * "formats and shards").
  *
  * Header payload (journal.h, JOURNAL_HEADER), little-endian:
- *   str fingerprint | str job text | u64 format | u64 shard k | u64 shard n
- * (str = u64 length + bytes; k = n = 0: the whole sweep). Format 1 (polysweep
+ *   str fingerprint | str job text | u64 format | u64 shard k | u64 shard n |
+ *   str job path
+ * (str = u64 length + bytes; k = n = 0: the whole sweep; the job file's path
+ * as the first run gave it, which names the job: its default title and
+ * output, for `status` and `merge`, which have only the journal). Format 1 (polysweep
  * before the xarray-first schema) ended after the job text; a format this
  * version does not write is refused with what to do, never reinterpreted.
  */
@@ -30,21 +33,24 @@ int store_header_parse(const unsigned char *p, uint64_t len, StoreHeader *h)
     h->format = journal_get_u64(p + pos);
     pos += 8;
     if (h->format != STORE_FORMAT) return 0; /* not ours to read further */
-    if (len - pos != 16) return -1;
+    if (len - pos < 16) return -1;
     h->shard_k = journal_get_u64(p + pos);
     h->shard_n = journal_get_u64(p + pos + 8);
+    pos += 16;
+    if (journal_get_str(p, len, &pos, &h->job_path, &h->plen) || pos != len) return -1;
     if (h->shard_k > h->shard_n || (h->shard_n > 0 && h->shard_k == 0) ||
         h->shard_n > STORE_MAX_SHARDS)
         return -1;
     return 0;
 }
 
-size_t store_header_put(unsigned char *tail, int shard_k, int shard_n)
+size_t store_header_put(unsigned char *tail, int shard_k, int shard_n, size_t path_len)
 {
     journal_put_u64(tail, STORE_FORMAT);
     journal_put_u64(tail + 8, (uint64_t)shard_k);
     journal_put_u64(tail + 16, (uint64_t)shard_n);
-    return 24;
+    journal_put_u64(tail + 24, (uint64_t)path_len);
+    return 32;
 }
 
 int store_format_check(const char *output, uint64_t format, char *err, size_t errlen)
@@ -119,4 +125,9 @@ char *store_shard_output(const char *output, int k, int n)
     char *p = malloc(len + strlen(tag) + 1);
     if (p) sprintf(p, "%.*s%s%s", (int)(len - ext), output, tag, output + len - ext);
     return p;
+}
+
+char *store_header_path(const StoreHeader *h)
+{
+    return h->plen ? strndup((const char *)h->job_path, (size_t)h->plen) : strdup("job");
 }

@@ -39,6 +39,7 @@ typedef struct TaskRec {
 typedef struct Reader {
     StoreInspect *in;
     char *job_text;
+    char *job_path; /* the header's: the job's name, default title and output */
     TaskRec *rec;
     int64_t nrec, caprec;
     int headers;
@@ -70,8 +71,9 @@ static int visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t len,
         if (h.format != STORE_FORMAT) return 1; /* not ours to read: stop here */
         in->shard_k = (int)h.shard_k;
         in->shard_n = (int)h.shard_n;
+        free(rd->job_path);
         if (set_text(&in->fingerprint, h.fingerprint, h.flen) ||
-            set_text(&rd->job_text, h.text, h.tlen))
+            set_text(&rd->job_text, h.text, h.tlen) || !(rd->job_path = store_header_path(&h)))
             return PS_ENOMEM;
         return 0;
     }
@@ -214,7 +216,7 @@ static int rebuild(StoreInspect *in, Reader *rd)
 {
     char err[1024];
     if (!rd->job_text || !in->fingerprint) return 0;
-    if (job_parse(in->journal_path, rd->job_text, strlen(rd->job_text), &in->job, err,
+    if (job_parse(rd->job_path, rd->job_text, strlen(rd->job_text), &in->job, err,
                   sizeof err) != 0 ||
         grid_create(in->job, &in->g, err, sizeof err) != 0) {
         snprintf(in->problem, sizeof in->problem, "the job recorded in the journal cannot "
@@ -320,6 +322,7 @@ fail:
     }
     free(rd.rec);
     free(rd.job_text);
+    free(rd.job_path);
     free(state_dir);
     store_inspect_free(&in);
     return ret;

@@ -43,6 +43,7 @@ typedef struct Part {
     char *journal;      /* path of its journal */
     char *fingerprint;  /* the header's */
     char *job_text;     /* the latest job text */
+    char *job_path;     /* the job file's path at the part's first run */
     char **history;     /* RUN lines */
     int nhistory;
     JobSpec *job;       /* parsed job_text */
@@ -83,7 +84,7 @@ static int scan_visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t
         sc->shard_k = (int)h.shard_k;
         sc->shard_n = (int)h.shard_n;
         if (set_text(&pt->fingerprint, h.fingerprint, h.flen) ||
-            set_text(&pt->job_text, h.text, h.tlen))
+            set_text(&pt->job_text, h.text, h.tlen) || !(pt->job_path = store_header_path(&h)))
             return PS_ENOMEM;
     } else if (type == JOURNAL_JOB) {
         return set_text(&pt->job_text, p, len);
@@ -160,7 +161,7 @@ static int read_part(Part *pt, char *err, size_t errlen)
     pt->rep->torn = info.torn >= 0;
     pt->rep->busy = store_lock_held(state, &pt->rep->pid);
     char jerr[1024];
-    if (job_parse(pt->journal, pt->job_text, strlen(pt->job_text), &pt->job, jerr,
+    if (job_parse(pt->job_path, pt->job_text, strlen(pt->job_text), &pt->job, jerr,
                   sizeof jerr) != 0) {
         snprintf(err, errlen, "%s: the job it records cannot be read by this version of "
                  "polysweep: %s", pt->path, jerr);
@@ -177,6 +178,7 @@ static void part_clear(Part *pt)
     free(pt->journal);
     free(pt->fingerprint);
     free(pt->job_text);
+    free(pt->job_path);
     for (int k = 0; k < pt->nhistory; k++) free(pt->history[k]);
     free(pt->history);
     job_free(&pt->job);

@@ -46,7 +46,7 @@ int store_kept_vars(const Grid *g, unsigned char *keep)
     memset(keep, 0, RV_COUNT);
     for (int64_t i = 0; i < nt && left > 0; i++) {
         TaskSpec t;
-        grid_task_spec(g, i, &t);
+        grid_task_settings(g, i, &t);
         for (int v = 0; v < RV_COUNT; v++)
             if (!keep[v] && task_measures(&t, v)) {
                 keep[v] = 1;
@@ -340,14 +340,15 @@ static int replay_record(void *ctx, uint32_t type, const unsigned char *p, uint6
 static int append_header(Store *s, char *err, size_t errlen)
 {
     const char *text = s->job->text ? s->job->text : "";
-    unsigned char l1[8], l2[8], tail[24];
-    size_t flen = strlen(s->fingerprint), tlen = strlen(text);
+    const char *path = s->job->path ? s->job->path : "";
+    unsigned char l1[8], l2[8], tail[32];
+    size_t flen = strlen(s->fingerprint), tlen = strlen(text), plen = strlen(path);
     journal_put_u64(l1, flen);
     journal_put_u64(l2, tlen);
-    size_t taillen = store_header_put(tail, s->shard_k, s->shard_n);
-    const void *parts[5] = {l1, s->fingerprint, l2, text, tail};
-    size_t lens[5] = {8, flen, 8, tlen, taillen};
-    return journal_append(s->jr, JOURNAL_HEADER, parts, lens, 5, err, errlen);
+    size_t taillen = store_header_put(tail, s->shard_k, s->shard_n, plen);
+    const void *parts[6] = {l1, s->fingerprint, l2, text, tail, path};
+    size_t lens[6] = {8, flen, 8, tlen, taillen, plen};
+    return journal_append(s->jr, JOURNAL_HEADER, parts, lens, 6, err, errlen);
 }
 
 /* This run's job text, when it differs from the last one recorded (the

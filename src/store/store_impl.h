@@ -111,6 +111,8 @@ typedef struct StoreHeader {
     uint64_t flen, tlen;
     uint64_t format;          /* 1 for headers without the field */
     uint64_t shard_k, shard_n; /* 0, 0: the whole sweep */
+    const unsigned char *job_path; /* the job file's path at the first run */
+    uint64_t plen;
 } StoreHeader;
 
 /* Parse a header payload: 0, or -1 when it is malformed. A format other than
@@ -118,8 +120,12 @@ typedef struct StoreHeader {
 int store_header_parse(const unsigned char *p, uint64_t len, StoreHeader *h);
 
 /* The fields after the two strings of a header of this format, into tail
- * (24 bytes); returns their length. */
-size_t store_header_put(unsigned char *tail, int shard_k, int shard_n);
+ * (32 bytes, up to the job path's length; the path's bytes follow);
+ * returns their length. */
+size_t store_header_put(unsigned char *tail, int shard_k, int shard_n, size_t path_len);
+
+/* The header's job path as a string (malloc'd; "job" when it is empty). */
+char *store_header_path(const StoreHeader *h);
 
 /* 0 when `format` is STORE_FORMAT, else PS_EFORMAT with what to do. */
 int store_format_check(const char *output, uint64_t format, char *err, size_t errlen);

@@ -227,7 +227,10 @@ def test_older_format_refused():
         data = f.read()
     typ, at, length = journal_records(o)[0]
     check(typ == 1, "the first record is not the header")
-    payload = data[at + 16:at + 16 + length - 24]  # format 1: the two strings only
+    payload = data[at + 16:at + 16 + length]
+    flen, = struct.unpack_from("<Q", payload, 0)
+    tlen, = struct.unpack_from("<Q", payload, 8 + flen)
+    payload = payload[:16 + flen + tlen]  # format 1: the two strings only
     body = struct.pack("<IQ", 1, len(payload)) + payload
     head = b"PSJ1" + body + struct.pack("<I", crc32c(body))
     with open(path, "wb") as f:

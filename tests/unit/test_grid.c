@@ -613,4 +613,103 @@ TEST(option_rules)
                    "g.yaml:1:8: neuron_window_lo 0.8 must be less than neuron_window_hi 0.5");
 }
 
+/* ---- whole-grid scans ---- */
+
+static uint64_t mask_of(const uint64_t *mask, const char *name)
+{
+    return mask[job_setting_find(name)];
+}
+
+TEST(setting_axes_follow_the_derivations)
+{
+    /* density and kurtosis follow the sparsity axis; batch, eval_samples and
+     * the density of one_hot follow n; bias follows arch (power has none);
+     * everything else is the same for every task. */
+    JobSpec *job = parse_ok("grid:\n  arch: [relu_output, power]\n  n: [4, 6]\n"
+                            "  seed: [0, 1]\nsettings:\n  values: one_hot\n");
+    Grid *g = grid_ok(job);
+    REQUIRE(g);
+    uint64_t mask[256];
+    REQUIRE(job_setting_count <= 256);
+    REQUIRE(grid_setting_axes(g, mask) == 0);
+    CHECK_INT_EQ(mask_of(mask, "bias"), 1u << 0);
+    CHECK_INT_EQ(mask_of(mask, "batch"), 1u << 1);
+    CHECK_INT_EQ(mask_of(mask, "eval_samples"), 1u << 1);
+    CHECK_INT_EQ(mask_of(mask, "density"), 1u << 1);
+    CHECK_INT_EQ(mask_of(mask, "sparsity"), 1u << 1);
+    CHECK_INT_EQ(mask_of(mask, "m"), 0);
+    CHECK_INT_EQ(mask_of(mask, "lr"), 0);
+    CHECK_INT_EQ(mask_of(mask, "n"), 0); /* an axis: its own dimension */
+    grid_free(&g);
+    job_free(&job);
+
+    job = parse_ok("grid:\n  seed: [0, 1, 2]\n  sparsity: [0, 0.5, 0.9]\n"
+                   "  values: [uniform, gaussian]\n");
+    g = grid_ok(job);
+    REQUIRE(g);
+    REQUIRE(grid_setting_axes(g, mask) == 0);
+    CHECK_INT_EQ(mask_of(mask, "density"), 1u << 1);
+    CHECK_INT_EQ(mask_of(mask, "kurtosis"), (1u << 1) | (1u << 2)); /* law and density */
+    CHECK_INT_EQ(mask_of(mask, "batch"), 0);
+    TaskSpec t;
+    grid_task_settings(g, 2, &t); /* seed 0, sparsity 0.5, uniform */
+    CHECK(t.key == 0 && grid_spec_setting(&t, job_setting_find("density")) == 0.5);
+    grid_free(&g);
+    job_free(&job);
+}
+
+TEST(shards_partition_the_grid_by_cost)
+{
+    JobSpec *job = parse_ok("grid:\n  n: [4, 8, 16, 32, 64]\n  m: [2, 3]\n"
+                            "  seed: {range: [0, 7]}\n");
+    Grid *g = grid_ok(job);
+    REQUIRE(g);
+    int64_t nt = grid_task_count(g);
+    uint32_t of[70], again[70];
+    REQUIRE(nt == 70);
+    for (int n = 1; n <= 9; n++) {
+        REQUIRE(grid_shard_assign(g, n, of) == 0);
+        REQUIRE(grid_shard_assign(g, n, again) == 0);
+        CHECK(memcmp(of, again, sizeof of) == 0); /* deterministic */
+        double load[9] = {0}, biggest = 0;
+        for (int64_t i = 0; i < nt; i++) {
+            CHECK(of[i] < (uint32_t)n);
+            double c = grid_task_cost(g, i);
+            load[of[i]] += c;
+            if (c > biggest) biggest = c;
+        }
+        /* Longest processing time first: no shard exceeds the lightest by
+         * more than one task. */
+        double lo = load[0], hi = load[0];
+        for (int k = 1; k < n; k++) {
+            lo = load[k] < lo ? load[k] : lo;
+            hi = load[k] > hi ? load[k] : hi;
+        }
+        CHECK(hi - lo <= biggest);
+        /* members of each shard are its tasks, and count them */
+        for (int k = 1; k <= n; k++) {
+            unsigned char member[70];
+            int64_t count = -1, want = 0;
+            REQUIRE(grid_shard_members(g, k, n, member, &count) == 0);
+            for (int64_t i = 0; i < nt; i++) {
+                CHECK_INT_EQ(member[i], of[i] == (uint32_t)(k - 1));
+                want += member[i];
+            }
+            CHECK_INT_EQ(count, want);
+        }
+    }
+    /* the two costliest tasks (n = 64, m = 3) go to shards 0 and 1 of 2 */
+    REQUIRE(grid_shard_assign(g, 2, of) == 0);
+    int c[2] = {0, 0};
+    for (int64_t i = 0; i < nt; i++)
+        if (grid_task_cost(g, i) == grid_task_cost(g, nt - 1)) c[of[i]]++;
+    CHECK(c[0] == 4 && c[1] == 3);
+    unsigned char member[70];
+    CHECK_INT_EQ(grid_shard_members(g, 0, 3, member, NULL), PS_EINVAL);
+    CHECK_INT_EQ(grid_shard_members(g, 4, 3, member, NULL), PS_EINVAL);
+    CHECK_INT_EQ(grid_shard_assign(g, 0, of), PS_EINVAL);
+    grid_free(&g);
+    job_free(&job);
+}
+
 HARNESS_MAIN
