@@ -222,6 +222,32 @@ def test_small_sweep_completes_like_a_direct_run():
     check(f"slurm job {jobid}" in lines[0], f"history does not name the Slurm job: {lines[0]!r}")
 
 
+def test_job_array_of_shards_merges_to_a_direct_run():
+    """sbatch --array=1-3 ... --shard %a/3: each element runs its shard into its
+    own output; their merge equals a direct run."""
+    outs = [out(f"array.shard{k}.nc") for k in (1, 2, 3)]
+    p = slurm(["sbatch", "--parsable", f"--chdir={D}", "--job-name=array", "--array=1-3",
+               "--ntasks=1", "--cpus-per-task=1", "--time=5", SCRIPT, SMALL, "--shard", "%a/3",
+               "-o", out("array.shard%a.nc")])
+    jobid = p.stdout.strip().split(";")[0]
+    for k in (1, 2, 3):
+        info = wait_job(f"{jobid}_{k}")
+        check(info["JobState"] == "COMPLETED", f"array element {k}: {info.get('JobState')}\n"
+              f"{log_of(f'{jobid}_{k}')}")
+    ref = direct(SMALL, "array-direct.nc")
+    m = subprocess.run([POLYSWEEP, "merge", "-o", out("array.nc")] + outs, cwd=D, env=clean_env(),
+                       capture_output=True, text=True, timeout=120)
+    check(m.returncode == 0, f"merge: exit {m.returncode}\n{m.stderr}")
+    assert_same_data(ref, out("array.nc"), "merged job array vs direct run")
+    for k, o in enumerate(outs, 1):
+        check(attrs(o)["shard"] == f"{k}/3", f"{o}: shard {attrs(o).get('shard')}")
+    e = clean_env({"SLURM_JOB_ID": "1"})
+    e.pop("SLURM_ARRAY_TASK_ID", None)
+    p = subprocess.run(["bash", SCRIPT, SMALL, "--shard", "%a/3"], cwd=D, env=e, capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "not an array" in p.stderr, f"%a outside an array: {p.stderr}")
+
+
 def test_submit_helper_sizes_and_submits():
     """slurm/submit.sh: the node shape from sinfo, the layout and time limit
     from `polysweep plan`, then sbatch with the shipped script."""
@@ -371,7 +397,8 @@ def skip(why):
 
 def main():
     global bound_cores
-    tests = [test_small_sweep_completes_like_a_direct_run, test_submit_helper_sizes_and_submits,
+    tests = [test_small_sweep_completes_like_a_direct_run, test_job_array_of_shards_merges_to_a_direct_run,
+             test_submit_helper_sizes_and_submits,
              test_usr1_requeues_and_resumes,
              test_requeue_cap_then_resume_by_hand,
              test_killed_worker_fails_the_job_and_resubmitting_resumes]
