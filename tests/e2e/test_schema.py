@@ -37,12 +37,15 @@ settings:
 run:
   threads: 1
 """
-A, B, C = (os.path.join(D, f"{x}.nc") for x in "abc")
+A, B, C, E = (os.path.join(D, f"{x}.nc") for x in "abce")
 
 
 def test_run():
-    for path, n, lr in ((A, 6, 0.001), (B, 7, 0.001), (C, 6, 0.003)):
-        job = write_job(D, os.path.basename(path) + ".yaml", TEXT.format(n=n, lr=lr))
+    for path, n, lr in ((A, 6, 0.001), (B, 7, 0.001), (C, 6, 0.003), (E, 6, 0.001)):
+        text = TEXT.format(n=n, lr=lr)
+        if path == E:  # the same job as A at other sparsities
+            text = text.replace("sparsity: [0, 0.9]", "sparsity: [0.95, 0.99]")
+        job = write_job(D, os.path.basename(path) + ".yaml", text)
         run(["run", job, "-o", path, "-q"], check=0)
 
 
@@ -89,6 +92,14 @@ def test_combine_sweeps_differing_in_a_fixed_setting():
     check(list(m.lr.values) == [0.001, 0.003], f"lr after concat {m.lr.values}")
     check(np.array_equal(m.norm.sel(lr=0.001).values, a.norm.values, equal_nan=True), "concat values")
     check(m.n.dims == () and int(m.n) == 6, "n stays a scalar coordinate")
+    # one job at two extents of its sparsity axis: combined along it
+    e = xr.open_dataset(E)
+    m = xr.combine_by_coords([e, a], **keep)
+    check(list(m.sparsity.values) == [0, 0.9, 0.95, 0.99], f"sparsity {m.sparsity.values}")
+    check(np.allclose(m.density.values, [1, 0.1, 0.05, 0.01]) and m.density.dims == ("sparsity",),
+          f"density {m.density.values}")
+    check(np.array_equal(m.norm.sel(sparsity=[0.95, 0.99]).values, e.norm.values, equal_nan=True),
+          "combined values")
     # n differs, and with it the feature dimension: refused loudly, never one
     # of them silently (an index on feature would make combine_by_coords do that)
     raises(lambda: xr.combine_by_coords([a, b], **keep), "combine_by_coords of sweeps differing in n",
