@@ -90,6 +90,14 @@ static int usage_error(const char *fmt, const char *arg)
     return sched_usage_error(text);
 }
 
+int cli_usage(const char *usage, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "polysweep: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s\n", usage);
+    return PS_EXIT_USAGE;
+}
+
 /* Load a job file, printing its error (already "file:line:col: message"). */
 int cli_load_job(const char *path, JobSpec **job)
 {

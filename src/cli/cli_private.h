@@ -24,6 +24,9 @@ int cli_plan_main(int argc, char **argv);
  * exit code. */
 int cli_status(int argc, char **argv);
 
+/* "polysweep: <fmt with arg>\n<usage>\n" on stderr; returns PS_EXIT_USAGE. */
+int cli_usage(const char *usage, const char *fmt, const char *arg);
+
 /* `polysweep merge -o OUT IN...` (argv as given to cli_main; `command` the
  * command line for the history): returns an exit code. */
 int cli_merge(int argc, char **argv, const char *command);

@@ -19,11 +19,8 @@
 
 static int usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "polysweep: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\nusage: polysweep merge -o OUT IN... (IN: outputs of one job, each "
-            "with its .state directory)\n");
-    return PS_EXIT_USAGE;
+    return cli_usage("usage: polysweep merge -o OUT IN... (IN: outputs of one job, each with "
+                     "its .state directory)", msg, arg);
 }
 
 static void print_part(const StoreMergePart *p)

@@ -294,11 +294,8 @@ done:
 
 static int size_usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "polysweep: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\nusage: polysweep plan JOB [--nodes N] [--cores-per-node C] [--threads T]\n"
-                    "                          [--max-time TIME] [--calibrate]\n");
-    return PS_EXIT_USAGE;
+    return cli_usage("usage: polysweep plan JOB [--nodes N] [--cores-per-node C] [--threads T]\n"
+                     "                          [--max-time TIME] [--calibrate]", msg, arg);
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)

@@ -29,15 +29,6 @@
 #include "polysweep/polysweep.h"
 #include "dataset_impl.h"
 
-#define TRY(call, ...)                                                         \
-    do {                                                                       \
-        int st_ = (call);                                                      \
-        if (st_ != NC_NOERR) {                                                 \
-            ret = dataset_nc_error(s, st_, err, errlen, __VA_ARGS__);          \
-            goto fail;                                                         \
-        }                                                                      \
-    } while (0)
-
 static nc_type setting_type(const Setting *set)
 {
     return set->type == SET_INT    ? NC_INT64

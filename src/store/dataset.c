@@ -71,15 +71,6 @@ int dataset_nc_error(const Store *s, int status, char *err, size_t errlen, const
     return status == NC_ENOMEM ? PS_ENOMEM : PS_EIO;
 }
 
-#define TRY(call, ...)                                                         \
-    do {                                                                       \
-        int st_ = (call);                                                      \
-        if (st_ != NC_NOERR) {                                                 \
-            ret = dataset_nc_error(s, st_, err, errlen, __VA_ARGS__);          \
-            goto fail;                                                         \
-        }                                                                      \
-    } while (0)
-
 /* Chunk sizes by the rule in the file comment. */
 static void chunk_sizes(const size_t *shape, int ngrid, int ndims, size_t elsize,
                         size_t *chunk)

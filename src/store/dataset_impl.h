@@ -29,6 +29,17 @@ __attribute__((format(printf, 5, 6)))
 int dataset_nc_error(const Store *s, int status, char *err, size_t errlen, const char *fmt,
                      ...);
 
+/* A NetCDF call in a function with `ret`, `err`, `errlen`, a Store `s` and a
+ * `fail:` label: on error, the message and a jump to fail. */
+#define TRY(call, ...)                                                         \
+    do {                                                                       \
+        int st_ = (call);                                                      \
+        if (st_ != 0) {                                                        \
+            ret = dataset_nc_error(s, st_, err, errlen, __VA_ARGS__);          \
+            goto fail;                                                         \
+        }                                                                      \
+    } while (0)
+
 /* Set a text attribute. */
 int dataset_put_text(int ncid, int var, const char *name, const char *text);
 

@@ -45,7 +45,7 @@ typedef struct Reader {
     int headers;
 } Reader;
 
-static int set_text(char **dst, const unsigned char *p, uint64_t len)
+int store_set_text(char **dst, const unsigned char *p, uint64_t len)
 {
     char *t = strndup((const char *)p, (size_t)len);
     if (!t) return PS_ENOMEM;
@@ -72,16 +72,16 @@ static int visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t len,
         in->shard_k = (int)h.shard_k;
         in->shard_n = (int)h.shard_n;
         free(rd->job_path);
-        if (set_text(&in->fingerprint, h.fingerprint, h.flen) ||
-            set_text(&rd->job_text, h.text, h.tlen) || !(rd->job_path = store_header_path(&h)))
+        if (store_set_text(&in->fingerprint, h.fingerprint, h.flen) ||
+            store_set_text(&rd->job_text, h.text, h.tlen) || !(rd->job_path = store_header_path(&h)))
             return PS_ENOMEM;
         return 0;
     }
     case JOURNAL_JOB:
-        return set_text(&rd->job_text, p, len);
+        return store_set_text(&rd->job_text, p, len);
     case JOURNAL_RUN:
         in->runs++;
-        return set_text(&in->last_run, p, len);
+        return store_set_text(&in->last_run, p, len);
     case JOURNAL_TASK: {
         if (journal_get_str(p, len, &pos, &s1, &a)) return 0;
         TaskResult *r = NULL;

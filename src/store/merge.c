@@ -60,15 +60,6 @@ typedef struct Scan {
     size_t errlen;
 } Scan;
 
-static int set_text(char **dst, const unsigned char *p, uint64_t len)
-{
-    char *t = strndup((const char *)p, (size_t)len);
-    if (!t) return PS_ENOMEM;
-    free(*dst);
-    *dst = t;
-    return 0;
-}
-
 /* Pass 1: what a part is. */
 static int scan_visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t len,
                       uint64_t off)
@@ -83,11 +74,11 @@ static int scan_visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t
         if (h.format != STORE_FORMAT) return 1; /* not ours to read further */
         sc->shard_k = (int)h.shard_k;
         sc->shard_n = (int)h.shard_n;
-        if (set_text(&pt->fingerprint, h.fingerprint, h.flen) ||
-            set_text(&pt->job_text, h.text, h.tlen) || !(pt->job_path = store_header_path(&h)))
+        if (store_set_text(&pt->fingerprint, h.fingerprint, h.flen) ||
+            store_set_text(&pt->job_text, h.text, h.tlen) || !(pt->job_path = store_header_path(&h)))
             return PS_ENOMEM;
     } else if (type == JOURNAL_JOB) {
-        return set_text(&pt->job_text, p, len);
+        return store_set_text(&pt->job_text, p, len);
     } else if (type == JOURNAL_RUN) {
         char **h = realloc(pt->history, (size_t)(pt->nhistory + 1) * sizeof *h);
         if (!h) return PS_ENOMEM;
@@ -100,23 +91,12 @@ static int scan_visit(void *ctx, uint32_t type, const unsigned char *p, uint64_t
     return 0;
 }
 
-static char *concat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 1);
-    if (p) {
-        memcpy(p, a, la);
-        memcpy(p + la, b, lb + 1);
-    }
-    return p;
-}
-
 /* Read part pt (pass 1). 0, or an error with its message. */
 static int read_part(Part *pt, char *err, size_t errlen)
 {
     struct stat st;
-    char *state = concat(pt->path, ".state");
-    if (!state || !(pt->journal = concat(state, "/journal"))) {
+    char *state = store_concat(pt->path, ".state");
+    if (!state || !(pt->journal = store_concat(state, "/journal"))) {
         free(state);
         return PS_ENOMEM;
     }
@@ -401,7 +381,7 @@ int store_merge(const char *output, const char *const *inputs, int ninputs,
     /* Pass 1: the existing output first (when there is one), then the inputs,
      * each journal once. */
     struct stat ost, st;
-    char *ojournal = concat(output, ".state/journal");
+    char *ojournal = store_concat(output, ".state/journal");
     if (!ojournal) goto fail;
     int have_out = stat(ojournal, &ost) == 0;
     free(ojournal);

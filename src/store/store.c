@@ -415,7 +415,7 @@ static int append_run(Store *s, const StoreRunInfo *info, char *err, size_t errl
     return store_append_history(s, line, err, errlen);
 }
 
-static char *concat(const char *a, const char *b)
+char *store_concat(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     char *p = malloc(la + lb + 1);
@@ -449,7 +449,7 @@ int store_open_ex(const Grid *g, const char *output, int fresh, const StoreRunIn
     s->g = g;
     s->job = grid_job(g);
     s->output = strdup(output);
-    s->state_dir = concat(output, ".state");
+    s->state_dir = store_concat(output, ".state");
     s->blas_core = strdup(info && info->blas_core ? info->blas_core : "unknown");
     s->blas_threads = info ? info->blas_threads : 1;
     s->mpi_size = info && info->mpi_size > 0 ? info->mpi_size : 1;
@@ -461,8 +461,8 @@ int store_open_ex(const Grid *g, const char *output, int fresh, const StoreRunIn
     if (!s->output || !s->state_dir || !s->blas_core || !s->warnings || !s->fingerprint ||
         !dir || !s->blas_core_note || !s->layout)
         goto fail;
-    lock_path = concat(s->state_dir, "/lock");
-    journal_path = concat(s->state_dir, "/journal");
+    lock_path = store_concat(s->state_dir, "/lock");
+    journal_path = store_concat(s->state_dir, "/journal");
     if (!lock_path || !journal_path) goto fail;
     s->ntasks = grid_task_count(g);
     s->nmembers = s->ntasks;

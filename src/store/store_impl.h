@@ -95,6 +95,9 @@ int store_commit_record(Store *s, int64_t i, const TaskResult *r, const unsigned
  * task i, variables that vary between runs aside. */
 int store_result_same(const Store *s, int64_t i, const TaskResult *r);
 
+/* a followed by b, malloc'd; NULL when out of memory. */
+char *store_concat(const char *a, const char *b);
+
 /* "<UTC time> polysweep <command>" into line; returns its length. */
 int store_history_head(char *line, size_t len, const char *command);
 
@@ -205,6 +208,10 @@ int store_ckpt_sweep(StoreCkpt *c, int fresh, const unsigned char *status,
                      int64_t *resumable);
 
 /* ---- inspect.c ---- */
+
+/* *dst = a malloc'd copy of the len bytes at p (the old *dst freed): 0 or
+ * PS_ENOMEM. */
+int store_set_text(char **dst, const unsigned char *p, uint64_t len);
 
 /* Is OUT.state/lock (in state_dir) held by a process of this host now? 1
  * with its pid, else 0 (a run on another node does not show). */
