@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Shards and merge (issue 11, README "Shards and merge"): `run --shard K/N`
 splits the grid into disjoint shards balanced by the cost estimate, each in
-its own output, resumable like any run (also after kill -9) and refused into
+its own output, the same under mpirun, resumable like any run (also after
+kill -9) and refused into
 another shard's output; `merge` of the shards equals a single run variable
 for variable (wall_time and mpi_rank aside), also incrementally and from
 outputs at different axis extents; merge refuses another job naming the
@@ -14,6 +15,7 @@ import struct
 import numpy as np
 import xarray as xr
 
+from test_mpi_util import mpirun
 from test_resume_util import journal_records
 from util import assert_same_data, check, cleanup, main, run, tempdir, write_job
 
@@ -116,7 +118,8 @@ def test_merge_equals_single_run():
     n = assert_same_data(REF, m, "shards 1/3, 2/3, 3/3 merged")
     check(n >= 40, f"only {n} variables compared")
     ds, ref = xr.open_dataset(m), xr.open_dataset(REF)
-    check(ds.attrs["job_file"] == ref.attrs["job_file"], "merged job_file differs")
+    for a in ("job_file", "job_path", "title", "job_fingerprint"):
+        check(ds.attrs[a] == ref.attrs[a], f"merged {a} differs: {ds.attrs[a]!r} vs {ref.attrs[a]!r}")
     check(ds.attrs["tasks_done"] == 18 and "shard" not in ds.attrs, "merged attributes")
     hist = ds.attrs["history"].splitlines()
     check(sum("--shard" in h for h in hist) == 3 and "merge -o" in hist[-1], "\n".join(hist))
@@ -193,6 +196,13 @@ def test_shard_output_refuses_other_runs():
         check("--shard must be K/N" in p.stderr, p.stderr)
 
 
+def test_shard_under_mpirun_is_the_same_shard():
+    """The split and the results do not depend on the rank count."""
+    o = out("mpi.shard2of3.nc")
+    mpirun(3, ["run", JOB, "--shard", "2/3", "-o", o, "-q"], check=0)
+    assert_same_data(shard_outputs(3)[1], o, "shard 2/3 under mpirun -np 3 vs one process")
+
+
 def test_killed_shard_resumes():
     """kill -9 halfway through the shard's third journal append (a task
     record): the rerun finishes the shard, and the merge equals the single run."""
@@ -248,7 +258,8 @@ if __name__ == "__main__":
     try:
         main([test_reference, test_shards_partition_and_balance, test_merge_equals_single_run,
               test_incremental_merge_and_missing_shard, test_merge_different_extents,
-              test_merge_refusals, test_shard_output_refuses_other_runs, test_killed_shard_resumes,
+              test_merge_refusals, test_shard_output_refuses_other_runs,
+              test_shard_under_mpirun_is_the_same_shard, test_killed_shard_resumes,
               test_older_format_refused])
     finally:
         cleanup(D)
