@@ -56,8 +56,6 @@ typedef struct Scan {
     uint64_t format;
     int shard_k, shard_n;
     int64_t records;
-    char *err;
-    size_t errlen;
 } Scan;
 
 /* Pass 1: what a part is. */
@@ -114,7 +112,7 @@ static int read_part(Part *pt, char *err, size_t errlen)
         free(state);
         return PS_EINVAL;
     }
-    Scan sc = {.p = pt, .err = err, .errlen = errlen};
+    Scan sc = {.p = pt};
     JournalScanInfo info;
     int ret = journal_scan_readonly(pt->journal, scan_visit, &sc, &info, err, errlen);
     if (ret < 0) goto done;
