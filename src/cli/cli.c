@@ -78,7 +78,7 @@ static const char usage_text[] =
     "\n"
     "exit codes: 0 complete; 2 usage or job-file error, or an output that is refused\n"
     "            (another job's or shard's, another format, in use, damaged);\n"
-    "            3 incomplete (resumable; merge: tasks still pending);\n"
+    "            3 incomplete (resumable), for merge: tasks still pending;\n"
     "            4 complete but some tasks failed; other: internal error\n";
 
 /* Errors before the run starts go through sched_usage_error: under an MPI
