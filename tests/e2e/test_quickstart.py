@@ -72,11 +72,12 @@ def test_value_ranges():
     check(bool((ds.norm >= 0).all()) and bool((ds.superposition >= -1e-6).all()), "norm/superposition < 0")
     # superposition_i = sum_{j != i} (W_i.W_j)^2 / ||W_i||^2 and C_i = ||W_i||^4 / sum_j (W_i.W_j)^2
     # (TMS, CAP) give superposition_i = ||W_i||^2 (1/C_i - 1): three stored variables that must
-    # agree (float32 storage: 1e-5; features of norm > 0.1, where 1/C is well conditioned).
+    # agree (float32 storage: 1e-5 + 1e-4 relative; features of norm > 0.1, where 1/C is well
+    # conditioned).
     g = ds.norm ** 2
-    gap = abs(ds.superposition - g * (1 / ds.capacity - 1)).where(ds.norm > 0.1)
-    check(float(gap.max()) < 1e-5 + 1e-4 * float(ds.superposition.max()),
-          f"superposition != ||W_i||^2 (1/C_i - 1): off by up to {float(gap.max()):.3g}")
+    gap = (abs(ds.superposition - g * (1 / ds.capacity - 1)) / (1e-5 + 1e-4 * ds.superposition))
+    gap = float(gap.where(ds.norm > 0.1).max())
+    check(gap < 1, f"superposition != ||W_i||^2 (1/C_i - 1): off by up to {gap:.3g} tolerances")
     check(bool(np.isfinite(ds.final_loss).all()) and bool((ds.final_loss > 0).all()), "final_loss")
     check(bool(np.isfinite(ds.eval_loss).all()), "eval_loss")
     fro = (ds.norm ** 2).sum("feature")
