@@ -201,8 +201,9 @@ def test_killed_worker_ends_the_run_and_it_resumes():
 
 def test_silent_worker_is_declared_lost():
     o = out("silent.nc")
+    lost_file = out("silent.lost")
     p = start_mpirun(3, ["run", LONG, "-o", o, "--threads", "1"],
-                     env={"POLYSWEEP_WORKER_TIMEOUT": "2"})
+                     env={"POLYSWEEP_WORKER_TIMEOUT": "2", "POLYSWEEP_LOST_FILE": lost_file})
     try:
         pids = rank_pids(p.pid, 3)
         deadline = time.monotonic() + 30
@@ -224,10 +225,15 @@ def test_silent_worker_is_declared_lost():
         except (ProcessLookupError, UnboundLocalError):
             pass
         kill_group(p)
-    check(p.returncode != 0, "exit 0 with a frozen worker")
+    # exit code 5: a rank was lost, resumable (what a batch script requeues on)
+    check(p.returncode == 5, f"exit {p.returncode} with a frozen worker, expected 5\n{stderr}")
     check(took < 10, f"took {took:.1f} s to give up on a worker silent for 2 s")
-    check(re.search(r"rank 1 \(pid \d+ on .*\) has not been heard from", stderr),
-          f"no message naming rank 1:\n{stderr}")
+    m = re.search(r"rank 1 \(pid \d+ on (\S+)\) has not been heard from", stderr)
+    check(m, f"no message naming rank 1:\n{stderr}")
+    # the lost rank's host, for the batch script's --exclude
+    with open(lost_file) as f:
+        hosts = f.read().split()
+    check(hosts == [m.group(1)], f"POLYSWEEP_LOST_FILE holds {hosts}, expected [{m.group(1)!r}]")
 
 
 def test_progress_lines():
