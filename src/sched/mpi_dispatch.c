@@ -170,11 +170,11 @@ static int check_lost(MpiDispatch *d, double now, char *err, size_t errlen)
     mpi_peer_text(d->w, first, who, sizeof who);
     grid_task_label(d->g, s->task[0], label, sizeof label);
     if (n > 1)
-        snprintf(more, sizeof more, " (and %d more silent rank%s)", n - 1, n > 2 ? "s" : "");
-    snprintf(err, errlen, "%s%s has not been heard from for %.0f s while running task %s "
-             "(heartbeats every %.3g s): it died or its node hangs; stopping the run "
-             "(rerun to resume)", who, more, now - s->heard, label[0] ? label : "0",
-             d->w->st->heartbeat);
+        snprintf(more, sizeof more, " (%d more rank%s silent as long)", n - 1, n > 2 ? "s are" : " is");
+    snprintf(err, errlen, "%s has not been heard from for %.0f s while running task %s "
+             "(heartbeats every %.3g s): it died or its node hangs%s; stopping the run "
+             "(rerun to resume)", who, now - s->heard, label[0] ? label : "0",
+             d->w->st->heartbeat, more);
     if (lost)
         note_lost_hosts(d, lost, n);
     free(lost);

@@ -411,7 +411,7 @@ int sched_run(const JobSpec *job, const SchedOptions *opt)
     SchedLaunch launch;
     World w;
     Grid *g = NULL;
-    int code = PS_EXIT_INTERNAL;
+    int code = PS_EXIT_INTERNAL, rc;
 
     if (sched_launch_detect(&launch, err, sizeof err) < 0) {
         fprintf(stderr, "polysweep: %s\n", err);
@@ -420,9 +420,9 @@ int sched_run(const JobSpec *job, const SchedOptions *opt)
     /* Before MPI starts (a signal during start-up is counted, not fatal), and
      * again after, in case the MPI library installed handlers of its own. */
     sched_signals_install(1);
-    if (world_start(&w, &launch, err, sizeof err) < 0) {
+    if ((rc = world_start(&w, &launch, err, sizeof err)) < 0) {
         fprintf(stderr, "polysweep: rank %d: %s\n", launch.rank, err);
-        world_abort(&w, PS_EXIT_INTERNAL);
+        world_abort(&w, rc == PS_EINVAL ? PS_EXIT_USAGE : PS_EXIT_INTERNAL);
     }
     sched_signals_install(0);
     /* Every rank builds the same grid from the same job; all agree that it is

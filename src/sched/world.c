@@ -111,6 +111,17 @@ int world_start(World *w, const SchedLaunch *l, char *err, size_t errlen)
     MPI_Comm_set_errhandler(st->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(st->comm, &w->rank);
     MPI_Comm_size(st->comm, &w->size);
+    /* An MPI library that cannot talk to the launcher's process manager (Open
+     * MPI 5 under `srun --mpi=pmi2`, say) makes every process a world of its
+     * own: N copies of a one-process run, all after the same output. */
+    if (l->size > 1 && w->size != l->size) {
+        snprintf(err, errlen, "the launcher (%s) started %d processes, but MPI made this one "
+                 "a world of %d: this MPI library does not speak the launcher's process "
+                 "interface; under srun use --mpi=pmix (slurm/polysweep.sbatch: "
+                 "POLYSWEEP_SRUN_MPI), under mpirun the mpirun of the same MPI", l->launcher,
+                 l->size, w->size);
+        return PS_EINVAL;
+    }
 
     /* Rank 0's timeout rules: every worker beats at a sixth of it. */
     double t[2] = {env_timeout(), 0};

@@ -50,6 +50,7 @@ class Cluster:
         os.chmod(self.dir, 0o755)
         self.slurm = Slurm(self.work, self.on("head"))
         self.is_up = False
+        self.crashed = set()
 
     def sh(self, *args, timeout=180, check_rc=True):
         p = subprocess.run(["bash", CLUSTER_SH, args[0], self.dir] + list(args[1:]),
@@ -85,10 +86,23 @@ class Cluster:
 
     def crash(self, node):
         """Pull the plug on a node: its link goes down, then everything in it is killed."""
+        self.crashed.add(node)
         sys.stderr.write(self.sh("crash", node).stderr)
 
     def start_node(self, node):
         sys.stderr.write(self.sh("start-node", node).stderr)
+        self.crashed.discard(node)
+
+    def reset(self):
+        """Between tests: no job left, every crashed node back, so that a test
+        that failed halfway does not take the next one down with it."""
+        jobs = self.slurm.run(["squeue", "-h", "-o", "%A"], check_rc=False).stdout.split()
+        if jobs:
+            self.slurm.run(["scancel"] + jobs, check_rc=False)
+        for node in sorted(self.crashed):
+            self.start_node(node)
+        wait_for(lambda: not self.slurm.run(["squeue", "-h", "-o", "%A"], check_rc=False).stdout.split(),
+                 60, "the cancelled jobs to end")
 
     def link_bytes(self, node):
         """(received, sent) bytes of the node's end of its cable."""
@@ -119,7 +133,7 @@ def main(name, tests, setup=None):
         c.up()
         if setup:
             setup(c)
-        failed = run_tests([_bind(t, c) for t in tests], only)
+        failed = run_tests([_bind(t, c) for t in tests], only, after=c.reset)
     finally:
         if c.is_up and not c.down():
             failed += 1

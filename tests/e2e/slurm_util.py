@@ -162,9 +162,10 @@ def skip_loudly(what, why):
     raise SystemExit(SKIP)
 
 
-def run_tests(tests, only, failed=0):
-    """Run test functions (all, or those named in `only`); print ok/FAIL with
-    the time each took; returns the number that failed (plus `failed`)."""
+def run_tests(tests, only, failed=0, after=None):
+    """Run test functions (all, or those named in `only`), then `after()`
+    each time; print ok/FAIL with the time each took; returns the number
+    that failed (plus `failed`)."""
     for t in tests:
         if only and t.__name__ not in only:
             continue
@@ -175,4 +176,6 @@ def run_tests(tests, only, failed=0):
         except Exception as exc:  # noqa: BLE001 - report every failure
             failed += 1
             print(f"FAIL {t.__name__}: {exc}", flush=True)
+        if after:
+            after()
     return failed

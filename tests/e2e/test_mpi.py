@@ -285,6 +285,13 @@ def test_launchers():
     # srun without an MPI plugin would start independent copies: refused.
     p = run(["run", job, "-o", o], env={"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2"}, check=2)
     check("srun --mpi=pmix" in p.stderr, p.stderr)
+    # A launcher's environment but an MPI that does not speak its process
+    # interface (Open MPI 5 under srun --mpi=pmi2): MPI_Init makes a world of
+    # one, and running on as one of N copies is refused.
+    p = run(["run", job, "-o", o], env={"PMI_RANK": "0", "PMI_SIZE": "2",
+                                        "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    check(p.returncode == 2 and "started 2 processes, but MPI made this one a world of 1" in p.stderr and
+          "--mpi=pmix" in p.stderr and not os.path.exists(o), f"exit {p.returncode}\n{p.stderr}")
     # Without a launcher MPI is never initialised: Open MPI leaves no session
     # directory in TMPDIR (a singleton MPI_Init would).
     tmp = tempdir("mpi-tmpdir")
