@@ -418,7 +418,7 @@ static int md_setup(void *ctx, const DispatchSetup *su)
         d->slot[src].ready = 1;
         if (text[0]) {
             d->slot[src].refused = 1; /* never gets a task */
-            if (bad++ == 0) {
+            if (bad++ == 0 || src < first) { /* named: the lowest rank */
                 first = src;
                 snprintf(first_msg, sizeof first_msg, "%s", text);
             }
