@@ -33,8 +33,8 @@ import tempfile
 import time
 
 import slurm_util
-from slurm_util import SKIP, Slurm, run_tests, skip_loudly
-from util import SOURCE, check
+from slurm_util import SKIP, Slurm, skip_loudly
+from util import SOURCE, check, run_tests
 
 CLUSTER_SH = os.path.join(SOURCE, "tests", "e2e", "multinode_cluster.sh")
 SCRIPT = os.path.join(SOURCE, "slurm", "polysweep.sbatch")
@@ -133,7 +133,7 @@ def main(name, tests, setup=None):
         c.up()
         if setup:
             setup(c)
-        failed = run_tests([_bind(t, c) for t in tests], only, after=c.reset)
+        failed = run_tests([_bind(t, c) for t in tests], only, after=c.reset, timed=True)
     finally:
         if c.is_up and not c.down():
             failed += 1

@@ -97,49 +97,10 @@ addr_of() {
     esac
 }
 
-# --- PID bookkeeping -------------------------------------------------------------------
-pid_alive() {  # name binary
-    local f="$DIR/pids/$1.pid" pid exe
-    [ -s "$f" ] || return 1
-    pid=$(<"$f")
-    [ -d "/proc/$pid" ] || return 1
-    exe=$(readlink -f "/proc/$pid/exe" 2>/dev/null) || return 1
-    [ "$exe" = "$(readlink -f "$2")" ] || return 1
-    grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
-    echo "$pid"
-}
-
-wait_for() {  # description, pid to watch (or ""), command...
-    local what=$1 pid=$2; shift 2
-    local deadline=$((SECONDS + TIMEOUT))
-    until "$@" >/dev/null 2>&1; do
-        [ -z "$pid" ] || [ -d "/proc/$pid" ] || { log "$what exited"; return 1; }
-        [ $SECONDS -lt $deadline ] || { log "timed out after ${TIMEOUT}s waiting for $what"; return 1; }
-        sleep 0.2
-    done
-}
-
-wait_gone() {  # pid seconds
-    local deadline=$((SECONDS + $2))
-    while [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-}
-
-stop_pid() {  # name binary
-    local pid
-    if pid=$(pid_alive "$1" "$2"); then
-        kill -TERM "$pid" 2>/dev/null || true
-        if ! wait_gone "$pid" 20; then
-            log "$1 (pid $pid) ignored SIGTERM for 20 s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            wait_gone "$pid" 5 || true
-        fi
-        log "stopped $1 (pid $pid)"
-    fi
-    rm -f "$DIR/pids/$1.pid"
-}
+# --- PID bookkeeping (pid_alive, wait_for, wait_gone, stop_pid) -----------------------
+PID_DIR=$DIR/pids
+# shellcheck source=tests/e2e/daemon_pids.sh
+. "$(dirname "$0")/daemon_pids.sh"
 
 ns_exists() { [ -e "/run/netns/$1" ]; }
 

@@ -160,22 +160,3 @@ def skip_loudly(what, why):
     bar = "*" * 72
     print(f"{bar}\nSKIPPED (not passed): {what} did not run: {why}\n{bar}", flush=True)
     raise SystemExit(SKIP)
-
-
-def run_tests(tests, only, failed=0, after=None):
-    """Run test functions (all, or those named in `only`), then `after()`
-    each time; print ok/FAIL with the time each took; returns the number
-    that failed (plus `failed`)."""
-    for t in tests:
-        if only and t.__name__ not in only:
-            continue
-        t0 = time.monotonic()
-        try:
-            t()
-            print(f"ok   {t.__name__} ({time.monotonic() - t0:.1f} s)", flush=True)
-        except Exception as exc:  # noqa: BLE001 - report every failure
-            failed += 1
-            print(f"FAIL {t.__name__}: {exc}", flush=True)
-        if after:
-            after()
-    return failed

@@ -72,6 +72,19 @@ def submit(c, name, job, nodes, env):
     return jid, o
 
 
+def crash_and_finish(c, jid, node):
+    """Crash `node` under the running job; wait until the job, requeued once,
+    completes. Returns its fields, its log and the seconds since the crash."""
+    c.crash(node)
+    t_crash = time.monotonic()
+    info = c.slurm.wait_job(jid, timeout=240)
+    took = time.monotonic() - t_crash
+    log = c.slurm.log_of(jid)
+    check(info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0" and info.get("Restarts") == "1",
+          f"job {jid}: {info['JobState']} exit {info['ExitCode']} restarts {info.get('Restarts')}\n{log}")
+    return info, log, took
+
+
 def finished_identical(c, o, job, what):
     n = assert_same_data(ref[job + ".nc"], o, what)
     check(n >= 10, f"{what}: only {n} data variables compared")
@@ -131,13 +144,7 @@ def test_lost_worker_node_requeues_without_it(c):
     jid, o = submit(c, "lostnode", "paced", 2, LOST)
     c.slurm.wait_tasks(o, 4, jid)
     check(c.slurm.job_info(jid).get("NodeList") == "psn[1-2]", f"job on {c.slurm.job_info(jid).get('NodeList')}")
-    c.crash("psn2")
-    t_crash = time.monotonic()
-    info = c.slurm.wait_job(jid, timeout=240)
-    took = time.monotonic() - t_crash
-    log = c.slurm.log_of(jid)
-    check(info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0" and info.get("Restarts") == "1",
-          f"job {jid}: {info['JobState']} exit {info['ExitCode']} restarts {info.get('Restarts')}\n{log}")
+    info, log, took = crash_and_finish(c, jid, "psn2")
     for want in (" on psn2) has not been heard from for ", "psn1: task 0: Exited with exit code 5",
                  "a rank was lost on psn2 (exit code 5", "excluding psn2", f"===== job {jid} run 2 ",
                  "sweep complete"):
@@ -176,13 +183,7 @@ def test_batch_host_crash_slurm_requeues(c):
     jid, o = submit(c, "batchhost", "paced", 2, PACE)
     c.slurm.wait_tasks(o, 4, jid)
     host = c.slurm.job_info(jid)["BatchHost"]
-    c.crash(host)
-    t_crash = time.monotonic()
-    info = c.slurm.wait_job(jid, timeout=240)
-    took = time.monotonic() - t_crash
-    log = c.slurm.log_of(jid)
-    check(info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0" and info.get("Restarts") == "1",
-          f"job {jid}: {info['JobState']} exit {info['ExitCode']} restarts {info.get('Restarts')}\n{log}")
+    info, log, took = crash_and_finish(c, jid, host)
     check(host not in info["NodeList"] and f"===== job {jid} run 2 " in log and "sweep complete" in log,
           f"ran again on {info['NodeList']} (batch host was {host}):\n{log}")
     lines, done = finished_identical(c, o, "paced", "batch host crashed, Slurm requeued")

@@ -27,9 +27,9 @@ import sys
 import tempfile
 import time
 
-from slurm_util import SKIP, Slurm, attrs, clean_env, cpus_allowed, history_done, run_tests, skip_loudly
+from slurm_util import SKIP, Slurm, attrs, clean_env, cpus_allowed, history_done, skip_loudly
 from test_mpi_util import journal_task_count
-from util import SOURCE, assert_same_data, check, cleanup, tempdir, write_job
+from util import SOURCE, assert_same_data, check, cleanup, run_tests, tempdir, write_job
 import slurm_util
 
 CLUSTER = os.path.join(SOURCE, "tests", "e2e", "slurm_cluster.sh")
@@ -282,7 +282,7 @@ def main():
         os.environ["SLURM_CONF"] = os.path.join(cdir, "slurm.conf")
         with open(os.environ["SLURM_CONF"]) as f:
             bound_cores = "TaskPlugin=task/affinity" in f.read()
-        failed = run_tests(tests, only, failed)
+        failed = run_tests(tests, only, failed, timed=True)
     finally:
         down = cluster("down", cdir)
         sys.stderr.write(down.stderr)

@@ -34,6 +34,7 @@ static const StoreRunInfo run_info = {"polysweep run jobs/token.yaml", "Haswell"
 
 typedef struct Fixture {
     char dir[64], out[128], token_path[160];
+    char token[STORE_TOKEN_LEN]; /* the one fixture_open wrote */
     JobSpec *job;
     Grid *g;
     Store *s;
@@ -50,7 +51,8 @@ static int fixture_open(Fixture *f)
     snprintf(f->token_path, sizeof f->token_path, "%s.state/token", f->out);
     if (job_parse("jobs/token.yaml", job_text, strlen(job_text), &f->job, err, sizeof err) ||
         grid_create(f->job, &f->g, err, sizeof err) ||
-        store_open(f->g, f->out, 0, &run_info, &f->s, err, sizeof err)) {
+        store_open(f->g, f->out, 0, &run_info, &f->s, err, sizeof err) ||
+        store_token_write(f->s, f->token, err, sizeof err)) {
         fprintf(stderr, "fixture: %s\n", err);
         return -1;
     }
@@ -78,9 +80,9 @@ static double now(void)
 TEST(written_token_is_seen_and_new_each_run)
 {
     Fixture f;
-    char err[512] = "", a[STORE_TOKEN_LEN], b[STORE_TOKEN_LEN];
+    char err[512] = "", b[STORE_TOKEN_LEN];
     REQUIRE(fixture_open(&f) == 0);
-    REQUIRE(store_token_write(f.s, a, err, sizeof err) == 0);
+    const char *a = f.token;
     CHECK_INT_EQ((int)strlen(a), 32);
     CHECK(strspn(a, "0123456789abcdef") == 32);
     CHECK_INT_EQ(store_token_check(f.out, a, 0, err, sizeof err), 0);
@@ -112,9 +114,9 @@ TEST(written_token_is_seen_and_new_each_run)
 TEST(missing_token_is_reported_after_the_patience)
 {
     Fixture f;
-    char err[512] = "", a[STORE_TOKEN_LEN];
+    char err[512] = "";
     REQUIRE(fixture_open(&f) == 0);
-    REQUIRE(store_token_write(f.s, a, err, sizeof err) == 0);
+    const char *a = f.token;
     REQUIRE(unlink(f.token_path) == 0);
     double t0 = now();
     CHECK_INT_EQ(store_token_check(f.out, a, 0.3, err, sizeof err), PS_EMISMATCH);
@@ -133,9 +135,9 @@ TEST(token_that_appears_within_the_patience_is_seen)
 {
     /* A lagging cache: the file shows up while the check still looks. */
     Fixture f;
-    char err[512] = "", a[STORE_TOKEN_LEN];
+    char err[512] = "";
     REQUIRE(fixture_open(&f) == 0);
-    REQUIRE(store_token_write(f.s, a, err, sizeof err) == 0);
+    const char *a = f.token;
     size_t len;
     unsigned char *text = harness_slurp(f.token_path, &len);
     REQUIRE(text != NULL);
@@ -159,9 +161,9 @@ TEST(token_that_appears_within_the_patience_is_seen)
 TEST(damaged_token_file_is_not_this_runs)
 {
     Fixture f;
-    char err[512] = "", a[STORE_TOKEN_LEN];
+    char err[512] = "";
     REQUIRE(fixture_open(&f) == 0);
-    REQUIRE(store_token_write(f.s, a, err, sizeof err) == 0);
+    const char *a = f.token;
     /* the token without its separator, and an empty file */
     REQUIRE(harness_spit(f.token_path, (const unsigned char *)a, strlen(a)) == 0);
     CHECK_INT_EQ(store_token_check(f.out, a, 0, err, sizeof err), PS_EMISMATCH);
