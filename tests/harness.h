@@ -9,7 +9,9 @@
  *   HARNESS_MAIN
  *
  * A case fails when any CHECK fails; REQUIRE_* also returns from the case.
- * Run one case with: ./test_x case_name
+ * SKIP_CASE(...) ends a case that needs what this machine lacks (a CPU
+ * feature); the executable then exits 77, meson's "skipped", unless a case
+ * failed. Run one case with: ./test_x case_name
  */
 #ifndef POLYSWEEP_TEST_HARNESS_H
 #define POLYSWEEP_TEST_HARNESS_H
@@ -26,6 +28,7 @@ struct harness_case { const char *name; harness_fn fn; };
 static struct harness_case harness_cases[HARNESS_MAX_CASES];
 static int harness_ncases;
 static int harness_case_failed;
+static int harness_case_skipped;
 static long harness_checks;
 
 static inline void harness_register(const char *name, harness_fn fn)
@@ -122,6 +125,15 @@ static inline int harness_spit(const char *path, const unsigned char *buf, size_
                             #a, #b, va_, vb_, fabs(va_ - vb_) / s_, t_);       \
     } while (0)
 
+#define SKIP_CASE(...)                                                         \
+    do {                                                                       \
+        printf("SKIP: ");                                                      \
+        printf(__VA_ARGS__);                                                   \
+        putchar('\n');                                                         \
+        harness_case_skipped = 1;                                              \
+        return;                                                                \
+    } while (0)
+
 #define REQUIRE(cond)                                                          \
     do {                                                                       \
         harness_checks++;                                                      \
@@ -139,25 +151,30 @@ static inline int harness_spit(const char *path, const unsigned char *buf, size_
 #define HARNESS_MAIN                                                           \
     int main(int argc, char **argv)                                            \
     {                                                                          \
-        int failed = 0, ran = 0;                                               \
+        int failed = 0, ran = 0, skipped = 0;                                  \
         for (int i = 0; i < harness_ncases; i++) {                             \
             if (argc > 1 && strcmp(argv[1], harness_cases[i].name) != 0)       \
                 continue;                                                      \
-            harness_case_failed = 0;                                           \
+            harness_case_failed = harness_case_skipped = 0;                    \
             harness_cases[i].fn();                                             \
             ran++;                                                             \
-            printf("%s %s\n", harness_case_failed ? "FAIL" : "ok  ",           \
+            printf("%s %s\n", harness_case_failed    ? "FAIL"                  \
+                               : harness_case_skipped ? "skip"                  \
+                                                      : "ok  ",                 \
                    harness_cases[i].name);                                     \
             fflush(stdout);                                                    \
             failed += harness_case_failed;                                     \
+            skipped += harness_case_skipped && !harness_case_failed;           \
         }                                                                      \
         printf("%d cases, %d failed, %ld checks\n", ran, failed,              \
                harness_checks);                                                \
+        if (skipped)                                                           \
+            printf("%d cases skipped: exit 77 (skipped)\n", skipped);          \
         if (ran == 0) {                                                        \
             fprintf(stderr, "no test case matched\n");                         \
             return 1;                                                          \
         }                                                                      \
-        return failed ? 1 : 0;                                                 \
+        return failed ? 1 : skipped ? 77 : 0;                                  \
     }
 
 #endif

@@ -38,6 +38,8 @@ void kern_gemm_naive_f64(int ta, int tb, int M, int N, int K, double alpha,
 enum { KERN_SIMD_GENERIC, KERN_SIMD_AVX2, KERN_SIMD_AVX512 };
 int kern_simd_level(void);
 int kern_simd_set_level(int level);
+/* "generic", "avx2", "avx512" (the KERN_SIMD_ENV values); "?" otherwise. */
+const char *kern_simd_name(int level);
 
 /* Flush subnormals to zero (FTZ and DAZ) in the calling thread; returns the
  * previous state for kern_fpenv_restore. No-op where unsupported. */

@@ -25,6 +25,11 @@ static int simd_cpu_level(void)
 
 static const char *const simd_names[] = {"generic", "avx2", "avx512"};
 
+const char *kern_simd_name(int level)
+{
+    return level >= KERN_SIMD_GENERIC && level <= KERN_SIMD_AVX512 ? simd_names[level] : "?";
+}
+
 /* -1 until the first call. Processes are single-threaded where this is
  * called (OpenBLAS's threads never do), and every thread would compute the
  * same value anyway. */

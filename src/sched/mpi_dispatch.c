@@ -10,9 +10,9 @@
  * one (MPI_DEPTH = 2), so it goes from one to the next without a round trip
  * to rank 0 (measured ~3 ms on this VM: 15% of a 20 ms task). Tasks are only
  * queued ahead when their estimated time (cost x seconds per cost so far) is
- * under PREFETCH_BELOW: for long tasks a queued task could be waiting behind
- * a long one while another worker idles at the end of the sweep, and their
- * round trip does not matter.
+ * under SCHED_AHEAD_BELOW (queue.h, sched_queue_ahead): for long tasks a
+ * queued task could be waiting behind a long one while another worker idles
+ * at the end of the sweep, and their round trip does not matter.
  *
  * Nobody spins. Open MPI's blocking receive polls at 100% CPU, which on a
  * 2-core node takes half of a worker's core; so rank 0 waits with
@@ -42,10 +42,10 @@
 #include "mpi_impl.h"
 #include "polysweep/polysweep.h"
 #include "progress.h"
+#include "queue.h"
 #include "signals.h"
 
 #define RANK0_NAP_MAX 2e-3   /* longest sleep between probes, seconds */
-#define PREFETCH_BELOW 0.5   /* queue a task ahead only if estimated shorter */
 #define LOST_CHECK_EVERY 0.5 /* seconds between scans for silent workers */
 
 typedef struct WorkerSlot {
@@ -100,8 +100,7 @@ static int md_submit(void *ctx, int64_t task)
 {
     MpiDispatch *d = ctx;
     int r = take_free(d, 0);
-    if (r < 0 && d->cost_sum > 0 &&
-        d->wall_sum / d->cost_sum * grid_task_cost(d->g, task) < PREFETCH_BELOW)
+    if (r < 0 && sched_queue_ahead(d->wall_sum, d->cost_sum, grid_task_cost(d->g, task)))
         for (int k = 1; k < MPI_DEPTH && r < 0; k++)
             r = take_free(d, k);
     if (r < 0)

@@ -51,6 +51,7 @@ enum {
 typedef struct PeerInfo {
     char host[64];
     char core[32];    /* its OpenBLAS core (each rank checked and maybe re-executed itself) */
+    int simd;         /* its SIMD level (kern_simd_level) */
     int pid;
     int worker;       /* 1: runs tasks */
     int threads;      /* its BLAS threads */

@@ -1,6 +1,7 @@
 /* queue.c - pending tasks ordered longest first (design.md, Distribution):
  * the slowest tasks must not start last. Ties keep grid order, so the order
- * is a function of the job alone. */
+ * is a function of the job alone. And which tasks may wait on a worker
+ * behind the one it runs (only short ones). */
 #include "queue.h"
 
 #include <sched.h>
@@ -44,6 +45,11 @@ int sched_queue_pending(const Grid *g, const Store *s, int retry_failed, TaskQue
     q->count = n;
     free(ci);
     return 0;
+}
+
+int sched_queue_ahead(double wall_sum, double cost_sum, double cost)
+{
+    return cost_sum > 0 && wall_sum / cost_sum * cost < SCHED_AHEAD_BELOW;
 }
 
 void sched_queue_free(TaskQueue *q)

@@ -225,8 +225,8 @@ static int layout_single(World *w, int requested)
     w->threads_max = w->threads;
     snprintf(w->blas_core, sizeof w->blas_core, "%s", kern_blas_core());
     snprintf(w->layout, sizeof w->layout, "1 process (%s): %d BLAS thread%s, %d core%s in its "
-             "affinity mask", w->mpi ? w->launcher : "no MPI", w->threads,
-             plural(w->threads), cores, plural(cores));
+             "affinity mask, SIMD %s", w->mpi ? w->launcher : "no MPI", w->threads,
+             plural(w->threads), cores, plural(cores), kern_simd_name(kern_simd_level()));
     if (w->threads > cores)
         snprintf(w->warning, sizeof w->warning,
                  "polysweep: warning: %d BLAS threads on %d core%s: oversubscribed (same "
@@ -270,9 +270,15 @@ static void layout_summary(World *w)
     w->threads_max = hi;
     char tt[64];
     threads_text(lo, hi, tt, sizeof tt);
+    /* The workers' SIMD level: one name, or "mixed" (it changes only the speed). */
+    const char *simd = NULL;
+    for (int r = 0; r < w->size; r++)
+        if (p[r].worker)
+            simd = !simd || !strcmp(simd, kern_simd_name(p[r].simd)) ? kern_simd_name(p[r].simd)
+                                                                     : "mixed";
     int n = snprintf(w->layout, sizeof w->layout, "%d processes (%s) on %d node%s: rank 0 "
-                     "schedules, %d worker%s x %s", w->size, w->launcher, w->nodes,
-                     plural(w->nodes), w->workers, plural(w->workers), tt);
+                     "schedules, %d worker%s x %s, SIMD %s", w->size, w->launcher, w->nodes,
+                     plural(w->nodes), w->workers, plural(w->workers), tt, simd ? simd : "-");
     size_t at = n > 0 && (size_t)n < sizeof w->layout ? (size_t)n : sizeof w->layout - 1;
     size_t wat = 0;
     for (int r = 0; r < w->size; r++) {
@@ -406,6 +412,7 @@ int world_layout(World *w, int requested, char *err, size_t errlen)
     info.node_leader = lrank == 0;
     info.pid = (int)getpid();
     snprintf(info.core, sizeof info.core, "%s", kern_blas_core());
+    info.simd = kern_simd_level();
     if (gethostname(info.host, sizeof info.host - 1) != 0)
         snprintf(info.host, sizeof info.host, "unknown");
 

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import time
 
-from test_mpi_util import (alive, cpu_seconds, journal_task_count, kill_group, mpirun, rank_pids,
-                           start_mpirun, summary_cpu)
+from test_mpi_util import (alive, cpu_seconds, journal_task_count, journal_task_labels, kill_group,
+                           mpirun, rank_pids, start_mpirun, summary_cpu)
 from util import POLYSWEEP, assert_same_data, check, cleanup, main, run, tempdir, write_job
 
 D = tempdir("mpi")
@@ -125,6 +125,43 @@ def rank0_cpu(args, env=None):
     return last, stderr
 
 
+def test_one_worker_receives_tasks_longest_first():
+    """README, Who does what: tasks go out longest first by the cost estimate,
+    ties in grid order. With one worker (-np 2) the journal's commit order is
+    the order that worker received its tasks (it runs them in that order, and
+    short ones are queued ahead on it); the expected order comes from the
+    README's cost formula here."""
+    import itertools
+    ns, archs, steps = (8, 40, 20), ("linear", "relu_output"), (300, 100)
+    job = write_job(D, "order.yaml", f"""
+title: mpi order
+grid:
+  n: [{", ".join(map(str, ns))}]
+  arch: [{", ".join(archs)}]
+  steps: [{", ".join(map(str, steps))}]
+settings:
+  m: 4
+  batch: 32
+  log_every: 50
+  eval_samples: 100
+""")
+    m, batch, evals = 4, 32, 100
+
+    def cost(n, st):  # README "Cost estimate": linear and relu_output, AdamW
+        return st * (10 * batch * n * m + 20 * batch * n + 16 * (m * n + n)) + evals * (4 * n * m + 10 * n)
+
+    grid = list(itertools.product(ns, archs, steps))  # grid order: the first axis slowest
+    order = sorted(range(len(grid)), key=lambda i: (-cost(grid[i][0], grid[i][2]), i))
+    want = [f"n={n};arch={a};steps={st}" for n, a, st in (grid[i] for i in order)]
+    check(want != [want[i] for i in sorted(range(len(want)), key=lambda i: order[i])]
+          and len({cost(n, st) for n, _, st in grid}) == 6, "the job cannot tell the orders apart")
+    o = out("order.nc")
+    mpirun(2, ["run", job, "-o", o, "--threads", "1", "-q"], check=0)
+    got = journal_task_labels(o)
+    check(got == want, "the worker received its tasks in the order\n  " + "\n  ".join(got) +
+          "\nexpected (longest first, ties in grid order)\n  " + "\n  ".join(want))
+
+
 def test_rank0_does_not_burn_a_core():
     (cpu, wall), stderr = rank0_cpu(["run", MID, "-o", out("mid.nc"), "--threads", "1"])
     # Measured from outside by /proc: a spinning rank 0 would show ~100%.
@@ -204,15 +241,21 @@ def test_silent_worker_is_declared_lost():
     lost_file = out("silent.lost")
     p = start_mpirun(3, ["run", LONG, "-o", o, "--threads", "1"],
                      env={"POLYSWEEP_WORKER_TIMEOUT": "2", "POLYSWEEP_LOST_FILE": lost_file})
+    frozen = None
     try:
         pids = rank_pids(p.pid, 3)
+        # Freeze it only once the run is under way (2 tasks committed) and
+        # still going: a run that already ended would be a different failure.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and p.poll() is None:
-            if os.path.exists(o + ".state/journal") and journal_task_count(o) >= 2:
-                break
+        while not (os.path.exists(o + ".state/journal") and journal_task_count(o) >= 2):
+            if p.poll() is not None:
+                raise AssertionError(f"the run ended (exit {p.returncode}) before a worker was "
+                                     f"frozen:\n{p.communicate()[1]}")
+            check(time.monotonic() < deadline, "no 2 tasks committed within 30 s")
             time.sleep(0.05)
         # A frozen worker: alive for the launcher, silent for rank 0.
         os.kill(pids[1], signal.SIGSTOP)
+        frozen = pids[1]
         t_stop = time.monotonic()
         try:
             stdout, stderr = p.communicate(timeout=30)
@@ -220,10 +263,11 @@ def test_silent_worker_is_declared_lost():
             raise AssertionError("run still going 30 s after a worker froze")
         took = time.monotonic() - t_stop
     finally:
-        try:
-            os.kill(pids[1], signal.SIGCONT)
-        except (ProcessLookupError, UnboundLocalError):
-            pass
+        if frozen is not None:
+            try:
+                os.kill(frozen, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         kill_group(p)
     # exit code 5: a rank was lost, resumable (what a batch script requeues on)
     check(p.returncode == 5, f"exit {p.returncode} with a frozen worker, expected 5\n{stderr}")
@@ -321,7 +365,8 @@ def test_refused_output_stops_the_workers():
 
 if __name__ == "__main__":
     try:
-        main([test_same_bytes_at_any_number_of_ranks, test_rank0_does_not_burn_a_core,
+        main([test_same_bytes_at_any_number_of_ranks, test_one_worker_receives_tasks_longest_first,
+              test_rank0_does_not_burn_a_core,
               test_divergent_tasks_fail_and_the_sweep_goes_on,
               test_killed_worker_ends_the_run_and_it_resumes, test_silent_worker_is_declared_lost,
               test_progress_lines, test_threads_layout, test_launchers,

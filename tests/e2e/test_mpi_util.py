@@ -121,20 +121,29 @@ def kill_group(p):
     p.communicate()
 
 
-def journal_task_count(output):
-    """TASK records (type 3) in OUT.state/journal (README: u32 magic, u32
-    type, u64 length, payload, u32 CRC), read independently of polysweep."""
+def journal_task_labels(output):
+    """The task labels of the TASK records (type 3) of OUT.state/journal, in
+    the order they were committed (README, Journal: u32 magic, u32 type, u64
+    length, payload, u32 CRC; a TASK payload starts with a u64 label length
+    and the label), read independently of polysweep."""
     import struct
     with open(output + ".state/journal", "rb") as f:
         data = f.read()
-    at, types = 0, []
+    at, labels = 0, []
     while at + 16 <= len(data):
         magic, typ, length = struct.unpack_from("<4sIQ", data, at)
         if magic != b"PSJ1" or at + 16 + length + 4 > len(data):
             break
-        types.append(typ)
+        if typ == 3:
+            (llen,) = struct.unpack_from("<Q", data, at + 16)
+            labels.append(data[at + 24:at + 24 + llen].decode())
         at += 16 + length + 4
-    return types.count(3)
+    return labels
+
+
+def journal_task_count(output):
+    """TASK records (type 3) in OUT.state/journal."""
+    return len(journal_task_labels(output))
 
 
 def summary_cpu(stderr):

@@ -61,6 +61,27 @@ settings:
   eval_samples: 500
 """)
 
+# One long task and twelve short ones, one shape: on 3 workers, longest first
+# runs the long one at once while the short ones share the other two workers;
+# shortest first would start it only after a third of the short ones.
+ONE_LONG_STEPS = [1000, 1100, 1200, 1300, 20000, 1400, 1500, 1600, 1700, 1800, 1900, 2000, 2100]
+ONE_LONG = write_job(D, "one_long.yaml", f"""
+grid:
+  steps: [{", ".join(map(str, ONE_LONG_STEPS))}]
+settings:
+  n: 30
+  m: 10
+  batch: 256
+  log_every: 100
+  eval_samples: 500
+""")
+
+# plan prints the timings with 3 significant digits (a rounding error of at
+# most 0.5% each, so 1% on a task's time) and a duration in whole ms below 1 s,
+# with one decimal above: a simulation from the printed figures agrees with
+# plan's own to within 1% plus half the duration's last digit.
+RATE_ROUNDING = 0.01
+
 
 def plan(*args, check_rc=0):
     return run(["plan"] + list(args), check=check_rc)
@@ -76,6 +97,16 @@ def seconds(text):
     m = re.match(r"([0-9.]+) (ms|s|min|h|days)\b", text)
     check(m, f"not a duration: {text!r}")
     return float(m.group(1)) * {"ms": 1e-3, "s": 1, "min": 60, "h": 3600, "days": 86400}[m.group(2)]
+
+
+def printed_tolerance(text, want):
+    """How far the printed duration `text` may be from a simulation `want` (s)
+    made from the printed timings: their rounding and its own."""
+    m = re.match(r"[0-9]+(\.[0-9]*)? (ms|s|min|h|days)\b", text)
+    check(m, f"not a duration: {text!r}")
+    digits = len(m.group(1)) - 1 if m.group(1) else 0
+    unit = {"ms": 1e-3, "s": 1, "min": 60, "h": 3600, "days": 86400}[m.group(2)]
+    return RATE_ROUNDING * want + 0.5 * 10 ** -digits * unit
 
 
 def test_plain_plan_does_not_size():
@@ -158,6 +189,41 @@ def cost(n, m, arch, steps, batch=256, evals=500):
     return steps * step + evals * (4 * n * m + 10 * n)
 
 
+def makespan(secs, workers):
+    """List scheduling: each task in turn to the first free worker."""
+    heap = [0.0] * max(min(workers, len(secs)), 1)
+    for s in secs:
+        heapq.heapreplace(heap, heap[0] + s)
+    return max(heap)
+
+
+def shape_rates(out):
+    """{shape text: (seconds per step, seconds per task)} from plan's calibrate lines."""
+    return {m.group(3): (float(m.group(1)) / 1e3, float(m.group(2)) / 1e3)
+            for m in re.finditer(r"^\s+([0-9.e+-]+) ms/step \+\s+([0-9.e+-]+) ms/task\s+\S+ GFLOP/s\s+(.*)$",
+                                 out, re.M)}
+
+
+def test_hand_out_is_longest_first():
+    """The estimate is the longest-first hand-out's makespan, on a job where
+    shortest first differs by far more than the rounding of the printed
+    figures."""
+    out = plan(ONE_LONG, "--cores-per-node", "4").stdout
+    check("rank 0 + 3 workers" in field(out, "layout"), field(out, "layout"))
+    rates = shape_rates(out)
+    check(len(rates) == 1, f"expected one timed shape:\n{out}")
+    step_s, task_s = next(iter(rates.values()))
+    secs = [task_s + st * step_s for st in ONE_LONG_STEPS]  # one shape: cost order is steps order
+    longest = makespan(sorted(secs, reverse=True), 3)
+    shortest = makespan(sorted(secs), 3)
+    tol = printed_tolerance(field(out, "estimate"), longest)
+    check(shortest - longest > 5 * tol,
+          f"the job does not tell the orders apart: {longest:.3f} s vs {shortest:.3f} s (+-{tol:.3f} s)")
+    got = seconds(field(out, "estimate"))
+    check(abs(got - longest) <= tol,
+          f"estimate {got:.3f} s; longest first gives {longest:.3f} s, shortest first {shortest:.3f} s\n{out}")
+
+
 def test_hand_out_matches_an_independent_simulation():
     """From the printed per-shape timings: each task's seconds, handed out
     longest first by the README's cost formula to the first free worker."""
@@ -175,17 +241,14 @@ def test_hand_out_matches_an_independent_simulation():
                     for _seed in (0, 1):
                         step_s, task_s = rates[(arch, n)]
                         tasks.append((cost(n, 10, arch, steps), task_s + steps * step_s))
-        tasks.sort(key=lambda t: -t[0])
-        workers = max(cores - 1, 1)
-        heap = [0.0] * workers
-        for _, s in tasks:
-            heapq.heapreplace(heap, heap[0] + s)
-        want = max(heap)
+        tasks.sort(key=lambda t: -t[0])  # stable: ties in grid order, as the loops above
+        want = makespan([s for _, s in tasks], max(cores - 1, 1))
         got = seconds(field(out, "estimate"))
-        check(abs(got - want) <= 0.02 * want + 0.05,
-              f"{cores} cores: estimate {got:.2f} s, independent simulation {want:.2f} s\n{out}")
+        check(abs(got - want) <= printed_tolerance(field(out, "estimate"), want),
+              f"{cores} cores: estimate {got:.3f} s, independent simulation {want:.3f} s\n{out}")
         total = seconds(field(out, "work"))
-        check(abs(total - sum(s for _, s in tasks)) <= 0.02 * total + 0.05, f"work {total} s\n{out}")
+        check(abs(total - sum(s for _, s in tasks)) <= printed_tolerance(field(out, "work"), total),
+              f"work {total} s\n{out}")
 
 
 def test_estimate_matches_a_real_run():
@@ -206,6 +269,7 @@ def test_estimate_matches_a_real_run():
 
 try:
     main([test_plain_plan_does_not_size, test_option_errors, test_layouts, test_time_limits,
-          test_hand_out_matches_an_independent_simulation, test_estimate_matches_a_real_run])
+          test_hand_out_is_longest_first, test_hand_out_matches_an_independent_simulation,
+          test_estimate_matches_a_real_run])
 finally:
     cleanup(D)

@@ -6,11 +6,19 @@ training path: the fused small-model kernels (n m <= 4096), the BLAS path
 with the vectorised output pass, and the sparse path (sparse inputs at a
 larger shape), for relu_output, relu_hidden and gelu_output, with hidden
 noise, plus a signed value law. The OpenBLAS kernel is pinned (the BLAS's own
-results depend on it; that is OpenBLAS's business, not the SIMD level's)."""
+results depend on it; that is OpenBLAS's business, not the SIMD level's).
+Each run must say (the dataset's run_layout) that it ran at the level asked
+for, and a run without POLYSWEEP_SIMD at the CPU's best: datasets that agree
+because every run took the same code would prove nothing. On a CPU without
+AVX2 there is only the generic level: skipped (exit 77), not passed."""
 import os
 
-from util import AVX512, assert_same_data, check, cpu_flags, cleanup, main, run, tempdir, write_job
+import netCDF4
 
+from util import (AVX512, assert_same_data, check, cpu_flags, cleanup, main, run, skip, tempdir,
+                  write_job)
+
+os.environ.pop("POLYSWEEP_SIMD", None)  # the default run must be the default
 D = tempdir("simd")
 JOB = write_job(D, "simd.yaml", """
 title: SIMD levels
@@ -44,14 +52,28 @@ def cpu_levels():
     return levels
 
 
+def simd_of(path):
+    """The SIMD level a run reports in its dataset's run_layout ("..., SIMD avx2")."""
+    with netCDF4.Dataset(path) as ds:
+        layout = ds.getncattr("run_layout")
+    check(", SIMD " in layout, f"{path}: run_layout does not name the SIMD level: {layout!r}")
+    return layout.split(", SIMD ", 1)[1].split(";", 1)[0]
+
+
 def test_same_results_at_every_simd_level():
+    levels = cpu_levels()
+    if len(levels) < 2:
+        skip("this CPU has no AVX2: generic is its only SIMD level, there is nothing to compare")
     env = {"OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE") or "HASWELL",
            "OPENBLAS_NUM_THREADS": "1"}
     outs = []
-    for level in cpu_levels():
-        out = os.path.join(D, f"{level}.nc")
-        run(["run", JOB, "-o", out, "-q"], env=dict(env, POLYSWEEP_SIMD=level), check=0)
-        outs.append((level, out))
+    for level in levels + [None]:  # None: the default, the CPU's best
+        out = os.path.join(D, f"{level or 'default'}.nc")
+        run(["run", JOB, "-o", out, "-q"], env=dict(env, POLYSWEEP_SIMD=level) if level else env, check=0)
+        used = simd_of(out)
+        check(used == (level or levels[-1]),
+              f"POLYSWEEP_SIMD={level or '(unset)'}: the run used SIMD {used}, expected {level or levels[-1]}")
+        outs.append((level or "default", out))
     for level, out in outs[1:]:
         nvars = assert_same_data(outs[0][1], out, f"POLYSWEEP_SIMD={level} against generic")
         check(nvars >= 10, f"only {nvars} data variables compared")

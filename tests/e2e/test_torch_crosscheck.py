@@ -2,9 +2,11 @@
 """Training numerics against PyTorch: the same initial weights and the same
 batches fed to polysweep's trainer and to a PyTorch model give loss curves,
 gradients and weights that agree to float32 tolerance over a few hundred
-AdamW steps, for relu_output and relu_hidden, at shapes and densities that
-take each of the trainer's code paths (the fused small-model kernels, the
-BLAS path, the sparse path for sparse inputs).
+AdamW steps, for every autoencoder (relu_output and relu_hidden at shapes
+and densities that take each of the trainer's code paths - the fused
+small-model kernels, the BLAS path, the sparse path for sparse inputs -
+and linear, gelu_output (exact erf GELU) and power (q = 3, no bias), each
+on the fused kernels and on one of the other two paths).
 
 A small C driver is compiled against the build's libraries (libps_train.a
 and what it needs) and trains one model with the real step loop
@@ -113,7 +115,9 @@ int main(int argc, char **argv)
 }
 """
 
-ARCH = {"relu_output": 1, "relu_hidden": 3}  # enum Arch in include/polysweep/task.h
+# enum Arch in include/polysweep/task.h
+ARCH = {"linear": 0, "relu_output": 1, "gelu_output": 2, "relu_hidden": 3, "power": 5}
+Q = 3  # the driver's q (power)
 
 # (arch, n, m, density, steps, batch): each of the trainer's paths at least once.
 CASES = [
@@ -125,6 +129,12 @@ CASES = [
     ("relu_hidden", 400, 48, 0.5, 200, 256),
     ("relu_output", 1000, 64, 0.01, 200, 256),
     ("relu_hidden", 1000, 64, 0.01, 200, 256),
+    ("linear", 20, 5, 1.0, 300, 1024),
+    ("linear", 1000, 64, 0.01, 200, 256),
+    ("gelu_output", 20, 5, 0.3, 300, 1024),
+    ("gelu_output", 400, 48, 0.5, 200, 256),
+    ("power", 20, 5, 1.0, 300, 1024),
+    ("power", 1000, 64, 0.01, 200, 256),
 ]
 IMPORTANCE_RATE = 0.99
 LR = 1e-3
@@ -149,11 +159,25 @@ def run_driver(np, exe, case):
 
 
 def torch_loss(torch, arch, x, W, b, imp):
+    """science.md section 2: h = W x (ReLU(W x) for relu_hidden), then
+    x' = act(W^T h + b): ReLU, identity, GELU (torch's default, exact erf),
+    or (W^T h)^q for power, which has no bias."""
     h = x @ W.T
     if arch == "relu_hidden":
         h = torch.relu(h)
-    z = h @ W + b
-    return (imp * (x - torch.relu(z)) ** 2).mean(), z
+    if arch == "power":
+        out = (h @ W) ** Q
+    else:
+        z = h @ W + b
+        out = {"linear": z, "gelu_output": torch.nn.functional.gelu(z)}.get(arch)
+        out = torch.relu(z) if out is None else out
+    return (imp * (x - out) ** 2).mean()
+
+
+def grad_vector(np, W, b):
+    """dW and db as one vector (db is 0 where the bias is unused: power)."""
+    db = b.grad.numpy() if b.grad is not None else np.zeros(b.shape, dtype=np.float32)
+    return np.concatenate([W.grad.numpy().ravel(), db]).copy()
 
 
 def torch_grads_at(torch, np, case, p0, rec):
@@ -170,9 +194,9 @@ def torch_grads_at(torch, np, case, p0, rec):
         before = p0 if s == 0 else rec["after"][s - 1]
         W = torch.tensor(before[:m * n].reshape(m, n).copy(), requires_grad=True)
         b = torch.tensor(before[m * n:].copy(), requires_grad=True)
-        loss, _ = torch_loss(torch, arch, torch.from_numpy(rec["x"][s].copy()), W, b, imp)
+        loss = torch_loss(torch, arch, torch.from_numpy(rec["x"][s].copy()), W, b, imp)
         loss.backward()
-        grads.append(np.concatenate([W.grad.numpy().ravel(), b.grad.numpy()]).copy())
+        grads.append(grad_vector(np, W, b))
     return np.array(grads)
 
 
@@ -185,11 +209,11 @@ def run_torch(torch, np, case, p0, rec):
                             foreach=False)
     losses, grads = [], []
     for s in range(steps):
-        loss, _ = torch_loss(torch, arch, torch.from_numpy(rec["x"][s].copy()), W, b, imp)
+        loss = torch_loss(torch, arch, torch.from_numpy(rec["x"][s].copy()), W, b, imp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         losses.append(float(loss))
-        grads.append(np.concatenate([W.grad.numpy().ravel(), b.grad.numpy()]).copy())
+        grads.append(grad_vector(np, W, b))
         opt.step()
     final = np.concatenate([W.detach().numpy().ravel(), b.detach().numpy()])
     return np.array(losses), np.array(grads), final

@@ -8,6 +8,7 @@
  * (density, values, independence, B-prefix) and every branch of the sparse
  * path is taken; workspaces are large enough for every batch size. */
 #include <float.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,59 @@ static TaskSpec spec(int arch, int n, int m, double density)
     return t;
 }
 
+/* Set the SIMD level and check that it is the one in effect: two levels
+ * compared byte for byte mean something only if each ran its own code. */
+static void use_level(int lv)
+{
+    CHECK_INT_EQ(kern_simd_set_level(lv), lv);
+    CHECK_INT_EQ(kern_simd_level(), lv);
+}
+
+/* The best level of this CPU, from the flags the kernel reports in
+ * /proc/cpuinfo (independently of polysweep's cpuid check); -1 when unknown. */
+static int cpuinfo_level(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return -1;
+    static char line[1 << 16];
+    int level = -1;
+    while (level < 0 && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0)
+            continue;
+        int has[5] = {0};
+        const char *want[5] = {"avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl"};
+        for (char *tok = strtok(strchr(line, ':') + 1, " \n"); tok; tok = strtok(NULL, " \n"))
+            for (int k = 0; k < 5; k++)
+                has[k] |= strcmp(tok, want[k]) == 0;
+        level = has[1] && has[2] && has[3] && has[4] ? KERN_SIMD_AVX512
+                : has[0]                              ? KERN_SIMD_AVX2
+                                                      : KERN_SIMD_GENERIC;
+    }
+    fclose(f);
+    return level;
+}
+
+/* Cases that compare the levels with each other need two of them. */
+#define NO_SECOND_LEVEL "this CPU has no AVX2: generic is its only SIMD level, nothing to compare"
+
+/* polysweep runs at the best level the CPU has (a CPU with AVX2 that ran the
+ * generic code would be slow, and every comparison below vacuous). */
+TEST(best_level_of_this_cpu)
+{
+    const int cpu = cpuinfo_level();
+    if (cpu < 0)
+        SKIP_CASE("no flags line in /proc/cpuinfo");
+    CHECK_INT_EQ(kern_simd_set_level(KERN_SIMD_AVX512), cpu);
+    /* lowering works, raising stops at the CPU's level */
+    use_level(KERN_SIMD_GENERIC);
+    if (cpu >= KERN_SIMD_AVX2)
+        use_level(KERN_SIMD_AVX2);
+    CHECK_INT_EQ(kern_simd_set_level(KERN_SIMD_AVX512 + 1), cpu);
+    CHECK_INT_EQ(kern_simd_set_level(-1), KERN_SIMD_GENERIC);
+    kern_simd_set_level(cpu);
+}
+
 static const int autoencoders[] = {ARCH_LINEAR, ARCH_RELU_OUTPUT, ARCH_GELU_OUTPUT,
                                    ARCH_RELU_HIDDEN, ARCH_POWER};
 enum { NAE = sizeof autoencoders / sizeof autoencoders[0] };
@@ -70,6 +124,8 @@ TEST(sampler_same_bytes_at_every_level)
     const double dens[] = {1.0, 0.3, 0.01};
     const int shapes[][2] = {{7, 13}, {1024, 20}, {3, 1000}, {33, 1}};
     const int top = kern_simd_set_level(KERN_SIMD_AVX512);
+    if (top < KERN_SIMD_AVX2)
+        SKIP_CASE(NO_SECOND_LEVEL);
     for (size_t s = 0; s < 4; s++)
         for (size_t d = 0; d < 3; d++)
             for (size_t l = 0; l < 4; l++) {
@@ -79,10 +135,10 @@ TEST(sampler_same_bytes_at_every_level)
                 const size_t len = (size_t)B * t.n;
                 float *x0 = malloc(len * sizeof *x0), *x1 = malloc(len * sizeof *x1);
                 REQUIRE(x0 && x1);
-                kern_simd_set_level(KERN_SIMD_GENERIC);
+                use_level(KERN_SIMD_GENERIC);
                 const int64_t nz0 = data_sample(&t, 77, STREAM_BATCH, 5, B, x0);
                 for (int lv = KERN_SIMD_AVX2; lv <= top; lv++) {
-                    kern_simd_set_level(lv);
+                    use_level(lv);
                     const int64_t nz1 = data_sample(&t, 77, STREAM_BATCH, 5, B, x1);
                     CHECK_INT_EQ(nz1, nz0);
                     CHECK(memcmp(x0, x1, len * sizeof *x0) == 0);
@@ -219,12 +275,14 @@ TEST(sparse_sampler_same_at_every_level)
     static int32_t c0[B * 700], c1[B * 700];
     static float v0[B * 700], v1[B * 700];
     const int top = kern_simd_set_level(KERN_SIMD_AVX512);
-    kern_simd_set_level(KERN_SIMD_GENERIC);
+    if (top < KERN_SIMD_AVX2)
+        SKIP_CASE(NO_SECOND_LEVEL);
+    use_level(KERN_SIMD_GENERIC);
     const int64_t k0 = data_sample_sparse(&t, &g, 21, STREAM_BATCH, 8, B, p0, c0, v0);
     const int pres[] = {g.pre, 4, DATA_GEOM_PRE};
     for (int lv = KERN_SIMD_GENERIC; lv <= top; lv++)
         for (int k = 0; k < 3; k++) {
-            kern_simd_set_level(lv);
+            use_level(lv);
             DataGeom *h = malloc(sizeof *h);
             REQUIRE(h);
             *h = g;
@@ -332,13 +390,13 @@ TEST(dense_paths_match_double_at_every_level)
                 float *ws = malloc(nw * sizeof *ws), *g1 = malloc(P.np * sizeof *g1);
                 REQUIRE(ws && g1);
                 const float *xi = t.hidden_noise ? P.xi : NULL;
-                kern_simd_set_level(KERN_SIMD_GENERIC);
+                use_level(KERN_SIMD_GENERIC);
                 double l0 = model_loss_grad_noise_f32(&t, P.p, P.I, P.x, P.B, xi, P.g, ws);
                 check_close(&P, l0, P.g, "dense");
                 double lnull = model_loss_grad_noise_f32(&t, P.p, P.I, P.x, P.B, xi, NULL, ws);
                 CHECK(memcmp(&lnull, &l0, sizeof l0) == 0);
                 for (int lv = KERN_SIMD_AVX2; lv <= top; lv++) {
-                    kern_simd_set_level(lv);
+                    use_level(lv);
                     double l1 = model_loss_grad_noise_f32(&t, P.p, P.I, P.x, P.B, xi, g1, ws);
                     CHECK(memcmp(&l1, &l0, sizeof l0) == 0);
                     CHECK(memcmp(g1, P.g, P.np * sizeof *g1) == 0);
@@ -414,12 +472,12 @@ TEST(sparse_path_matches_double_at_every_level)
                 REQUIRE(ptr && col && val && g1 && ws);
                 to_csr(&P, ptr, col, val);
                 const float *xi = t.hidden_noise ? P.xi : NULL;
-                kern_simd_set_level(KERN_SIMD_GENERIC);
+                use_level(KERN_SIMD_GENERIC);
                 double l0 = model_loss_grad_sparse_f32(&t, P.p, P.I, ptr, col, val, P.B, xi,
                                                        P.g, ws);
                 check_close(&P, l0, P.g, "sparse");
                 for (int lv = KERN_SIMD_AVX2; lv <= top; lv++) {
-                    kern_simd_set_level(lv);
+                    use_level(lv);
                     double l1 = model_loss_grad_sparse_f32(&t, P.p, P.I, ptr, col, val, P.B,
                                                            xi, g1, ws);
                     CHECK(memcmp(&l1, &l0, sizeof l0) == 0);
@@ -436,6 +494,8 @@ TEST(sparse_path_matches_double_at_every_level)
 TEST(adamw_same_bytes_at_every_level)
 {
     const int top = kern_simd_set_level(KERN_SIMD_AVX512);
+    if (top < KERN_SIMD_AVX2)
+        SKIP_CASE(NO_SECOND_LEVEL);
     const size_t lens[] = {1, 7, 16, 23, 1000, 1037};
     for (size_t c = 0; c < sizeof lens / sizeof lens[0]; c++) {
         const size_t len = lens[c];
@@ -453,7 +513,7 @@ TEST(adamw_same_bytes_at_every_level)
             for (size_t k = 0; k < len; k++)
                 g[k] = k % 5 == 0 ? 0.0f : (float)((unit() - 0.5) * pow(10.0, 4 * unit() - 3));
             for (int lv = 0; lv <= top; lv++) {
-                kern_simd_set_level(lv);
+                use_level(lv);
                 train_adamw(p[lv], m1[lv], m2[lv], g, len, 3e-3, 0.9, 0.999, 1e-8, 0.01, step);
             }
         }
@@ -504,7 +564,7 @@ TEST(sparse_path_training)
     CHECK(train_run(a, NULL, why, sizeof why) == 0);
     /* b: the first 70 steps at the generic level (a hook stops it), then a
      * copy resumed at the top level */
-    kern_simd_set_level(KERN_SIMD_GENERIC);
+    use_level(KERN_SIMD_GENERIC);
     TrainHooks stop = {.every = 70, .tick = stop_tick, .ctx = NULL};
     CHECK(train_run(b, &stop, why, sizeof why) == PS_EINTR);
     CHECK(*b->step == 70);
