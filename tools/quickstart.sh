@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 build/polysweep run jobs/quickstart.yaml "$@"
-/usr/bin/python3 tools/plot_quickstart.py results/quickstart.nc -o results/quickstart.png
+"${POLYSWEEP_PYTHON:-/usr/bin/python3}" tools/plot_quickstart.py results/quickstart.nc -o results/quickstart.png

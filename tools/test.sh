@@ -7,6 +7,8 @@
 #
 #   tools/test.sh                 everything
 #   tools/test.sh --suite unit    one meson suite (unit, e2e, ...) in both builds
+#   tools/test.sh --quick         everything but suite `slow` (the multi-node
+#                                 crash scenarios, a few minutes; .ci/run runs them)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,11 +25,13 @@ configure() {  # dir, options...
 
 suite_args=()
 [ "${1:-}" = "--suite" ] && suite_args=(--suite "$2")
+quick_args=()
+[ "${1:-}" = "--quick" ] && quick_args=(--no-suite slow)
 
 results=()
 builds_failed=0
 if configure build-test; then
-    meson test -C build-test --print-errorlogs --no-rebuild "${suite_args[@]}" || true
+    meson test -C build-test --print-errorlogs --no-rebuild "${suite_args[@]}" "${quick_args[@]}" || true
     results+=(build-test/meson-logs/testlog.json)
 else
     echo "build failed (warnings are errors)"; builds_failed=$((builds_failed + 1))

@@ -31,6 +31,8 @@ enum {
     PS_EMISMATCH = -7,/* job file does not match the existing output */
     PS_EINTR = -8,    /* interrupted by a signal (resumable) */
     PS_EMPI = -9,     /* MPI failure */
+    PS_ELOST = -10,   /* a process of the run was lost: it died, or its node
+                         stopped answering (resumable) */
 };
 
 /* Process exit codes (design.md). */
@@ -40,6 +42,8 @@ enum {
     PS_EXIT_USAGE = 2,      /* usage or job-file error; nothing was written */
     PS_EXIT_INCOMPLETE = 3, /* interrupted, resumable */
     PS_EXIT_FAILED = 4,     /* complete, but some tasks failed */
+    PS_EXIT_LOST = 5,       /* a rank was lost (its node failed or stopped
+                               answering); resumable, like 3 */
 };
 
 /* The git revision the library was built from ("unknown" outside git). */

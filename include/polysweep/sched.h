@@ -56,8 +56,11 @@ int sched_usage_error(const char *message);
 /* Run the job to the end. Returns a process exit code (polysweep.h):
  * PS_EXIT_OK, PS_EXIT_FAILED when some tasks failed, PS_EXIT_INCOMPLETE when
  * a signal stopped it (see below), PS_EXIT_USAGE for a refused output (another
- * job's, in use by another run, a damaged journal), PS_EXIT_INTERNAL
- * otherwise. Messages go to stderr.
+ * job's, in use by another run, a damaged journal, or one that some MPI
+ * worker does not see where rank 0 does: it must be on storage every node
+ * shares), PS_EXIT_LOST when a worker went silent for POLYSWEEP_WORKER_TIMEOUT
+ * (its host is appended to POLYSWEEP_LOST_FILE when set; the run ends through
+ * MPI_Abort), PS_EXIT_INTERNAL otherwise. Messages go to stderr.
  *
  * Finished tasks of an earlier run of the same output are skipped (failed ones
  * too, unless retry_failed); a task with a checkpoint continues from it.

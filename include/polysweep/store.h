@@ -15,6 +15,8 @@
  *                     process ends, however it ends
  *   OUT.state/ckpt/   checkpoints of tasks that were interrupted or are
  *                     running (see "checkpoints" below)
+ *   OUT.state/token   "<token> <host> <pid>": written by rank 0 at start-up,
+ *                     read by every MPI worker (see "shared storage" below)
  *   OUT.tmp.<pid>     a snapshot being written (removed on error; leftovers of
  *                     killed runs are removed by the next store_open)
  *
@@ -212,6 +214,25 @@ StoreCkpt *store_checkpoints(Store *s);
 
 /* Checkpoints store_open found for pending tasks (they resume from them). */
 int64_t store_resumable_count(const Store *s);
+
+/* ---- shared storage: does every process see the same OUT.state? ----
+ *
+ * MPI workers write checkpoints into OUT.state/ckpt themselves, so the output
+ * must be on a file system every node of the run mounts at the same path.
+ * Rank 0 writes a new random token into OUT.state/token (atomically,
+ * fsynced); each worker checks it before it touches OUT.state. */
+#define STORE_TOKEN_LEN 33 /* 32 hex digits and the NUL */
+
+/* Rank 0, Store open: write a new token; it is copied into token. 0, PS_EIO
+ * or PS_ENOMEM with a message. */
+int store_token_write(const Store *s, char token[STORE_TOKEN_LEN], char *err, size_t errlen);
+
+/* Any process: 0 when `output`'s OUT.state/token holds `token`. Otherwise,
+ * after retrying for `patience` seconds (lookup and attribute caches of
+ * network file systems), PS_EMISMATCH with a message saying what this node
+ * sees there (no such file, another run's token), or PS_EIO. */
+int store_token_check(const char *output, const char *token, double patience, char *err,
+                      size_t errlen);
 
 /* ---- reading a sweep's state without a Store (`polysweep status`) ----
  *

@@ -71,6 +71,8 @@ static const char usage_text[] =
     "  POLYSWEEP_PROGRESS_INTERVAL  seconds between status lines (default 10 to 60)\n"
     "  POLYSWEEP_WORKER_TIMEOUT     seconds before a silent MPI worker counts as lost\n"
     "                               (default 60; 0 = never)\n"
+    "  POLYSWEEP_LOST_FILE          rank 0 appends the host of each lost rank to this\n"
+    "                               file (for a batch script's --exclude)\n"
     "\n"
     "  POLYSWEEP_TEST_CRASH         tests only: point:N kills the process halfway\n"
     "                               through its N-th write at point (journal-append,\n"
@@ -79,7 +81,8 @@ static const char usage_text[] =
     "exit codes: 0 complete; 2 usage or job-file error, or an output that is refused\n"
     "            (another job's or shard's, another format, in use, damaged);\n"
     "            3 incomplete (resumable), for merge: tasks still pending;\n"
-    "            4 complete but some tasks failed; other: internal error\n";
+    "            4 complete but some tasks failed; 5 a rank was lost (its node\n"
+    "            failed or stopped answering; resumable); other: internal error\n";
 
 /* Errors before the run starts go through sched_usage_error: under an MPI
  * launcher every rank finds the same error, and rank 0 alone reports it. */

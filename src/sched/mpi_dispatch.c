@@ -31,7 +31,8 @@
  * frozen node), each worker's heartbeat thread sends a message every
  * `heartbeat` seconds, and rank 0 gives up on a worker that holds tasks and
  * has been silent for `timeout`: it names the rank and its task, and the run
- * ends through MPI_Abort. Everything committed is in the journal: rerun.
+ * ends through MPI_Abort with exit code 5 (PS_EXIT_LOST: resumable, the node
+ * is suspect). Everything committed is in the journal: rerun.
  */
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@
 
 typedef struct WorkerSlot {
     int ready;               /* it sent READY */
+    int refused;             /* its READY said it does not see the output */
     int n;                   /* tasks it holds (handed out, result not back) */
     int64_t task[MPI_DEPTH]; /* in the order it runs them: task[0] runs */
     double heard;            /* last message from it (or last task sent) */
@@ -121,29 +123,61 @@ static int md_submit(void *ctx, int64_t task)
     return 1;
 }
 
-/* A worker holding tasks and silent for longer than the timeout is lost.
+/* POLYSWEEP_LOST_FILE: where rank 0 notes the hosts of the ranks it gave up
+ * on, one per line, for a batch script to keep the requeued job off them
+ * (slurm/polysweep.sbatch: --exclude). Best effort: the run ends anyway. */
+static void note_lost_hosts(const MpiDispatch *d, const int *lost, int n)
+{
+    const char *path = getenv("POLYSWEEP_LOST_FILE");
+    const PeerInfo *p = d->w->st->peers;
+    FILE *f = path && *path && p ? fopen(path, "a") : NULL;
+    if (!f)
+        return;
+    for (int k = 0; k < n; k++) {
+        int seen = 0;
+        for (int j = 0; j < k && !seen; j++)
+            seen = strcmp(p[lost[j]].host, p[lost[k]].host) == 0;
+        if (!seen)
+            fprintf(f, "%s\n", p[lost[k]].host);
+    }
+    fclose(f);
+}
+
+/* Workers holding tasks and silent for longer than the timeout are lost.
  * Only called when no message is waiting, so a rank 0 that was busy itself
- * (a long snapshot) reads the queued heartbeats before it judges anyone. */
+ * (a long snapshot) reads the queued heartbeats before it judges anyone.
+ * Every silent worker is named in the file above; the message names the
+ * first. Returns PS_ELOST (exit code 5: resumable, the node is suspect). */
 static int check_lost(MpiDispatch *d, double now, char *err, size_t errlen)
 {
     double timeout = d->w->st->timeout;
     if (timeout <= 0 || now - d->last_lost_check < LOST_CHECK_EVERY)
         return 0;
     d->last_lost_check = now;
-    for (int r = 1; r < d->w->size; r++) {
-        WorkerSlot *s = &d->slot[r];
-        if (s->n == 0 || now - s->heard <= timeout)
-            continue;
-        char who[128], label[512];
-        mpi_peer_text(d->w, r, who, sizeof who);
-        grid_task_label(d->g, s->task[0], label, sizeof label);
-        snprintf(err, errlen, "%s has not been heard from for %.0f s while running task %s "
-                 "(heartbeats every %.3g s): it died or its node hangs; stopping the run "
-                 "(rerun to resume)", who, now - s->heard, label[0] ? label : "0",
-                 d->w->st->heartbeat);
-        return PS_EMPI;
-    }
-    return 0;
+    int n = 0, first = -1;
+    for (int r = 1; r < d->w->size; r++)
+        if (d->slot[r].n > 0 && now - d->slot[r].heard > timeout && n++ == 0)
+            first = r;
+    if (n == 0)
+        return 0;
+    int *lost = malloc((size_t)n * sizeof *lost), k = 0;
+    for (int r = 1; lost && r < d->w->size; r++)
+        if (d->slot[r].n > 0 && now - d->slot[r].heard > timeout)
+            lost[k++] = r;
+    WorkerSlot *s = &d->slot[first];
+    char who[128], label[512], more[64] = "";
+    mpi_peer_text(d->w, first, who, sizeof who);
+    grid_task_label(d->g, s->task[0], label, sizeof label);
+    if (n > 1)
+        snprintf(more, sizeof more, " (%d more rank%s silent as long)", n - 1, n > 2 ? "s are" : " is");
+    snprintf(err, errlen, "%s has not been heard from for %.0f s while running task %s "
+             "(heartbeats every %.3g s): it died or its node hangs%s; stopping the run "
+             "(rerun to resume)", who, now - s->heard, label[0] ? label : "0",
+             d->w->st->heartbeat, more);
+    if (lost)
+        note_lost_hosts(d, lost, n);
+    free(lost);
+    return PS_ELOST;
 }
 
 /* Worker src gave back its first task (a result or an interruption). */
@@ -247,18 +281,14 @@ static int md_wait(void *ctx, double timeout, DispatchDone *done, char *err, siz
                 return take_result(d, &st, done, err, errlen);
             if (st.MPI_TAG == TAG_INTERRUPTED)
                 return take_interrupted(d, &st, done, err, errlen);
-            if (st.MPI_TAG != TAG_READY && st.MPI_TAG != TAG_HEARTBEAT) {
-                snprintf(err, errlen, "rank %d sent an unknown message (tag %d)", src, st.MPI_TAG);
+            if (st.MPI_TAG != TAG_HEARTBEAT) {
+                snprintf(err, errlen, "rank %d sent an unexpected message (tag %d)", src,
+                         st.MPI_TAG);
                 return PS_EMPI;
             }
             rc = MPI_Recv(NULL, 0, MPI_BYTE, src, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
             if (rc != MPI_SUCCESS)
                 return mpi_fail(err, errlen, rc, "receiving from", src);
-            if (st.MPI_TAG == TAG_READY && !d->slot[src].ready) {
-                d->slot[src].ready = 1;
-                list_free(d, src);
-                return DISPATCH_IDLE;
-            }
             backoff_reset(&b, RANK0_NAP_MAX);
             continue;
         }
@@ -271,28 +301,134 @@ static int md_wait(void *ctx, double timeout, DispatchDone *done, char *err, siz
     }
 }
 
+/* The workers that do not see the output, after md_setup: the first one's
+ * message, and who they are. */
+static void report_unshared(MpiDispatch *d, const char *first_msg, int first, int bad,
+                            const char *output)
+{
+    char who[128];
+    mpi_peer_text(d->w, first, who, sizeof who);
+    fprintf(stderr, "polysweep: %s does not see the output rank 0 writes: %s\n", who,
+            first_msg);
+    const PeerInfo *p = d->w->st->peers;
+    char hosts[256] = "";
+    size_t at = 0;
+    int shown = 0;
+    for (int r = 1; r < d->w->size && p; r++) {
+        if (!d->slot[r].refused)
+            continue;
+        int seen = 0;
+        for (int q = 1; q < r && !seen; q++)
+            seen = d->slot[q].refused && strcmp(p[q].host, p[r].host) == 0;
+        if (seen || at >= sizeof hosts)
+            continue;
+        int n = shown++ < 4 ? snprintf(hosts + at, sizeof hosts - at, "%s%s", at ? ", " : "",
+                                       p[r].host)
+                            : snprintf(hosts + at, sizeof hosts - at, ", ...");
+        at += n > 0 ? (size_t)n : 0;
+        if (shown > 4)
+            break;
+    }
+    fprintf(stderr, "polysweep: %d of %d workers (on %s) do not see %s.state/ as rank 0 (on "
+            "%s) does: the output must be on a file system that every node of the run "
+            "mounts at the same path (not /tmp or another node-local disk), or their "
+            "checkpoints would be lost; nothing was run\n", bad, d->w->size - 1,
+            hosts[0] ? hosts : "?", output, p ? p[0].host : "?");
+}
+
+/* Send TAG_SETUP to every worker, then wait for each one's READY (see
+ * mpi_impl.h). A worker that is silent for the lost-worker timeout is lost. */
 static int md_setup(void *ctx, const DispatchSetup *su)
 {
     MpiDispatch *d = ctx;
-    size_t plen = strlen(su->output) + 1, len = 12 + plen;
+    MPI_Comm comm = d->w->st->comm;
+    const char *token = su->token ? su->token : "";
+    size_t plen = strlen(su->output) + 1, tlen = strlen(token) + 1, len = 12 + plen + tlen;
     unsigned char *msg = malloc(len);
+    char err[1024], first_msg[1024] = "";
     if (!msg)
         return PS_ENOMEM;
     int32_t quiet = su->quiet;
     memcpy(msg, &su->every, 8);
     memcpy(msg + 8, &quiet, 4);
     memcpy(msg + 12, su->output, plen);
+    memcpy(msg + 12 + plen, token, tlen);
+    double now = progress_now();
     for (int r = 1; r < d->w->size; r++) {
-        int rc = MPI_Send(msg, (int)len, MPI_BYTE, r, TAG_SETUP, d->w->st->comm);
+        int rc = MPI_Send(msg, (int)len, MPI_BYTE, r, TAG_SETUP, comm);
         if (rc != MPI_SUCCESS) {
-            char err[512];
             mpi_fail(err, sizeof err, rc, "sending the set-up to", r);
             fprintf(stderr, "polysweep: %s\n", err);
             free(msg);
             return PS_EMPI;
         }
+        d->slot[r].heard = now;
     }
     free(msg);
+    int waiting = d->w->size - 1, bad = 0, first = -1;
+    double timeout = d->w->st->timeout;
+    Backoff b;
+    backoff_reset(&b, RANK0_NAP_MAX);
+    while (waiting > 0) {
+        int flag = 0, count = 0, rc;
+        MPI_Status st;
+        if ((rc = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &st)) != MPI_SUCCESS) {
+            mpi_fail(err, sizeof err, rc, "waiting for the workers to start", -1);
+            fprintf(stderr, "polysweep: %s\n", err);
+            return PS_EMPI;
+        }
+        now = progress_now();
+        if (!flag) {
+            for (int r = 1; r < d->w->size && timeout > 0; r++) {
+                if (d->slot[r].ready || now - d->slot[r].heard <= timeout)
+                    continue;
+                char who[128];
+                mpi_peer_text(d->w, r, who, sizeof who);
+                fprintf(stderr, "polysweep: %s has not answered for %.0f s at start-up: it "
+                        "died or its node hangs; stopping the run (rerun to resume)\n", who,
+                        now - d->slot[r].heard);
+                note_lost_hosts(d, &r, 1);
+                return PS_ELOST;
+            }
+            backoff_wait(&b);
+            continue;
+        }
+        int src = st.MPI_SOURCE;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        char text[1024] = "";
+        if (src <= 0 || src >= d->w->size || count < 0 || (size_t)count >= sizeof text ||
+            (st.MPI_TAG != TAG_READY && st.MPI_TAG != TAG_HEARTBEAT) ||
+            (st.MPI_TAG == TAG_READY && d->slot[src].ready)) {
+            fprintf(stderr, "polysweep: rank %d sent an unexpected message at start-up (tag "
+                    "%d, %d bytes)\n", src, st.MPI_TAG, count);
+            return PS_EMPI;
+        }
+        rc = MPI_Recv(text, count, MPI_BYTE, src, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            mpi_fail(err, sizeof err, rc, "receiving from", src);
+            fprintf(stderr, "polysweep: %s\n", err);
+            return PS_EMPI;
+        }
+        d->slot[src].heard = now;
+        backoff_reset(&b, RANK0_NAP_MAX);
+        if (st.MPI_TAG == TAG_HEARTBEAT)
+            continue;
+        waiting--;
+        d->slot[src].ready = 1;
+        if (text[0]) {
+            d->slot[src].refused = 1; /* never gets a task */
+            if (bad++ == 0 || src < first) { /* named: the lowest rank */
+                first = src;
+                snprintf(first_msg, sizeof first_msg, "%s", text);
+            }
+        } else {
+            list_free(d, src);
+        }
+    }
+    if (bad) {
+        report_unshared(d, first_msg, first, bad, su->output);
+        return PS_EMISMATCH;
+    }
     return 0;
 }
 

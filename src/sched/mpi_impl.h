@@ -2,7 +2,11 @@
  * src/sched, the only module that includes mpi.h).
  *
  * Messages (all on a duplicate of MPI_COMM_WORLD):
- *   worker -> 0  TAG_READY      empty: the worker is ready for its first task
+ *   worker -> 0  TAG_READY      the answer to TAG_SETUP: empty when the worker
+ *                               sees rank 0's shared-storage token and opened
+ *                               the checkpoint directory, and is ready for its
+ *                               first task; else a message saying what it saw
+ *                               (it then runs nothing and waits for FINISH)
  *   worker -> 0  TAG_RESULT     int64 task index, then task_result_pack bytes;
  *                               also asks for the next task
  *   worker -> 0  TAG_HEARTBEAT  empty, every `heartbeat` seconds: "still alive"
@@ -14,7 +18,9 @@
  *   0 -> worker  TAG_TASK       int64 task index
  *   0 -> worker  TAG_FINISH     int: the run's exit code; leave the loop and finalise
  *   0 -> worker  TAG_SETUP      f64 checkpoint interval, i32 quiet, the absolute
- *                               output path (NUL-terminated); before any task
+ *                               output path and the token rank 0 wrote into
+ *                               OUT.state/token (each NUL-terminated); first
+ *                               of all, and no task before every READY
  *   0 -> worker  TAG_STOP       int level: stop the running task (1: after a
  *                               checkpoint, 2: at once) and take no more; a
  *                               worker polls for it in its ticks (exec.h)

@@ -1,14 +1,17 @@
 /* mpi_worker.c - ranks 1..N-1 (world.h, worker_run; protocol in mpi_impl.h).
  *
- * A worker says READY, then runs the tasks rank 0 sends in the order they
- * came (at most MPI_DEPTH queued) and sends each result back, until FINISH.
+ * A worker waits for rank 0's SETUP, checks that it sees the output as rank
+ * 0 does (the token in OUT.state, store.h) and answers READY (or what it saw
+ * instead), then runs the tasks rank 0 sends in the order they came (at most
+ * MPI_DEPTH queued) and sends each result back, until FINISH.
  * It waits for orders with MPI_Iprobe and naps (never Open MPI's spinning
  * receive: oversubscribed workers would steal the CPU of rank 0 and of each
  * other). A thread sends a heartbeat every `heartbeat` seconds, so rank 0
  * can tell a worker that trains for hours from one that is gone; MPI calls
  * of the two threads are serialised by st->lock (MPI_THREAD_SERIALIZED).
  * A worker that cannot go on (out of memory, lost contact) names itself and
- * the task and aborts the run: rank 0 would otherwise wait for its result.
+ * the task and aborts the run: rank 0 would otherwise wait for its result
+ * (lost contact: exit code 5, like a lost worker).
  *
  * Stops (exec.h): a signal to this process, or TAG_STOP from rank 0 (seen
  * between tasks, or by the running task's tick, which probes for it every
@@ -71,25 +74,38 @@ static void heart_stop(Heart *h)
     pthread_mutex_destroy(&h->mu);
 }
 
-/* TAG_SETUP: f64 checkpoint interval, i32 quiet, the output path. */
+/* Seconds a worker keeps looking for rank 0's token before it reports that
+ * it does not see the output (network file systems' caches may lag). */
+#define TOKEN_PATIENCE 2.0
+
+static int send_locked(World *w, const void *buf, int count, int tag);
+
+/* TAG_SETUP: f64 checkpoint interval, i32 quiet, the output path, rank 0's
+ * token. Check the token before anything touches OUT.state, open the
+ * checkpoints, and answer READY: empty, or what went wrong. */
 static int apply_setup(World *w, Exec *ex, const unsigned char *msg, int len)
 {
-    if (len < 13 || msg[len - 1] != '\0')
+    const char *path = (const char *)msg + 12;
+    const char *token = len > 13 ? memchr(path, '\0', (size_t)len - 12) : NULL;
+    if (!token || msg[len - 1] != '\0' || ++token >= (const char *)msg + len)
         return PS_EMPI;
     double every;
     int32_t quiet;
     memcpy(&every, msg, 8);
     memcpy(&quiet, msg + 8, 4);
-    char err[1024];
+    char err[1000] = ""; /* rank 0 takes up to 1 KB */
     exec_clear(ex);
-    if (store_ckpt_open(ex->g, (const char *)msg + 12, &ex->ck, err, sizeof err) < 0) {
-        fprintf(stderr, "polysweep: rank %d: %s\n", w->rank, err);
-        return PS_EIO;
+    if (store_token_check(path, token, TOKEN_PATIENCE, err, sizeof err) == 0 &&
+        store_ckpt_open(ex->g, path, &ex->ck, err, sizeof err) == 0) {
+        ex->own_ck = 1;
+        err[0] = '\0';
+    } else if (!err[0]) {
+        snprintf(err, sizeof err, "out of memory");
     }
-    ex->own_ck = 1;
     ex->every = every;
     ex->log = quiet ? NULL : stderr;
-    return 0;
+    int n = (int)strlen(err);
+    return send_locked(w, err, n ? n + 1 : 0, TAG_READY) == MPI_SUCCESS ? 0 : PS_EMPI;
 }
 
 /* The next order from rank 0: TAG_TASK (*task set), TAG_FINISH (*code set),
@@ -219,8 +235,7 @@ int worker_run(World *w, const Grid *g)
 
     int64_t count = grid_task_count(g), queue[MPI_DEPTH], task = -1;
     int nq = 0, code = 0, rc = 0, stopped = 0;
-    if (send_locked(w, NULL, 0, TAG_READY) != MPI_SUCCESS)
-        rc = PS_EMPI;
+    /* READY goes out in answer to rank 0's TAG_SETUP (apply_setup). */
     while (rc == 0) {
         /* Take every order that is here; wait only when there is nothing to run. */
         int tag, finish = 0;
@@ -259,10 +274,10 @@ int worker_run(World *w, const Grid *g)
             grid_task_label(g, task, label, sizeof label);
         fprintf(stderr, "polysweep: rank %d: %s%s%s; stopping the run\n", w->rank,
                 rc == PS_ENOMEM ? "out of memory" : rc == PS_EINVAL ? "result too large to send"
-                : rc == PS_EIO ? "cannot open the checkpoint directory"
                 : "lost contact with rank 0",
                 label[0] ? " at task " : "", label);
-        world_abort(w, PS_EXIT_INTERNAL);
+        /* Rank 0 (or its node) gone: resumable like a lost worker. */
+        world_abort(w, rc == PS_EMPI ? PS_EXIT_LOST : PS_EXIT_INTERNAL);
     }
     /* Rank 0 reports the run's outcome; a worker that did its part exits 0,
      * or 3 like every rank when the run was interrupted. */

@@ -36,6 +36,7 @@ typedef struct Run {
     double loop_start, loop_end, wait_s; /* rank 0 is busy when not in d->wait */
     int stopping;          /* stop level passed to the dispatcher (0: running) */
     int worker_stopped;    /* a task was interrupted although rank 0 got no signal */
+    int lost;              /* the loop ended because a worker was lost (PS_ELOST) */
     int64_t interrupted;   /* tasks stopped with a checkpoint to resume from */
     int64_t unfinished;    /* tasks handed out that came back unfinished */
     char stop_reason[96];  /* "SIGUSR1", "a signal to rank 2", ... */
@@ -195,6 +196,7 @@ static int run_tasks(Run *run, const TaskQueue *q)
         run->wait_s += progress_now() - now;
         if (ev < 0) {
             fprintf(stderr, "polysweep: %s\n", err);
+            run->lost = ev == PS_ELOST;
             return -1;
         }
         if (ev == DISPATCH_RESULT) {
@@ -283,10 +285,20 @@ static int run_rank0(World *w, const Grid *g, const JobSpec *job, const SchedOpt
     double every = opt->checkpoint_every > 0      ? opt->checkpoint_every
                    : job->run.checkpoint_every > 0 ? job->run.checkpoint_every
                                                    : 300;
-    DispatchSetup setup = {.ck = store_checkpoints(s), .output = abs, .every = every,
-                           .quiet = opt->quiet};
-    if (d.setup(d.ctx, &setup) < 0)
+    /* Every worker must see the output where rank 0 does (store.h, shared
+     * storage): rank 0 writes a token, the workers read it back. */
+    char token[STORE_TOKEN_LEN] = "";
+    if (w->size > 1 && store_token_write(s, token, err, sizeof err) < 0) {
+        fprintf(stderr, "polysweep: %s\n", err);
         goto out;
+    }
+    DispatchSetup setup = {.ck = store_checkpoints(s), .output = abs, .token = token,
+                           .every = every, .quiet = opt->quiet};
+    if ((rc = d.setup(d.ctx, &setup)) < 0) {
+        code = rc == PS_EMISMATCH ? PS_EXIT_USAGE : rc == PS_ELOST ? PS_EXIT_LOST
+                                                                   : PS_EXIT_INTERNAL;
+        goto out;
+    }
 
     Run run = {.g = g, .s = s, .d = &d};
     run.snapshot_every = job->run.snapshot_every > 0 ? job->run.snapshot_every : 60;
@@ -320,6 +332,8 @@ static int run_rank0(World *w, const Grid *g, const JobSpec *job, const SchedOpt
     if (outcome < 0) {
         workers_busy = d.running(d.ctx) > 0;
         snapshot(&run); /* best effort: the journal has every commit anyway */
+        if (run.lost)
+            code = PS_EXIT_LOST;
         goto out;
     }
     workers_busy = d.running(d.ctx) > 0; /* given up on after a second signal */
@@ -365,8 +379,9 @@ out:
     sched_queue_free(&q);
     store_close(&s);
     free(abs);
-    if (workers_busy) {
-        /* Workers still in a task would wait forever for rank 0 to listen. */
+    if (workers_busy || code == PS_EXIT_LOST) {
+        /* Workers still in a task would wait forever for rank 0 to listen,
+         * and MPI_Finalize for a lost rank. */
         fprintf(stderr, "polysweep: stopping every rank (the sweep is resumable: rerun the "
                 "same command)\n");
         world_abort(w, code == PS_EXIT_OK ? PS_EXIT_INTERNAL : code);
@@ -401,7 +416,7 @@ int sched_run(const JobSpec *job, const SchedOptions *opt)
     SchedLaunch launch;
     World w;
     Grid *g = NULL;
-    int code = PS_EXIT_INTERNAL;
+    int code = PS_EXIT_INTERNAL, rc;
 
     if (sched_launch_detect(&launch, err, sizeof err) < 0) {
         fprintf(stderr, "polysweep: %s\n", err);
@@ -410,9 +425,9 @@ int sched_run(const JobSpec *job, const SchedOptions *opt)
     /* Before MPI starts (a signal during start-up is counted, not fatal), and
      * again after, in case the MPI library installed handlers of its own. */
     sched_signals_install(1);
-    if (world_start(&w, &launch, err, sizeof err) < 0) {
+    if ((rc = world_start(&w, &launch, err, sizeof err)) < 0) {
         fprintf(stderr, "polysweep: rank %d: %s\n", launch.rank, err);
-        world_abort(&w, PS_EXIT_INTERNAL);
+        world_abort(&w, rc == PS_EINVAL ? PS_EXIT_USAGE : PS_EXIT_INTERNAL);
     }
     sched_signals_install(0);
     /* Every rank builds the same grid from the same job; all agree that it is

@@ -111,6 +111,17 @@ int world_start(World *w, const SchedLaunch *l, char *err, size_t errlen)
     MPI_Comm_set_errhandler(st->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(st->comm, &w->rank);
     MPI_Comm_size(st->comm, &w->size);
+    /* An MPI library that cannot talk to the launcher's process manager (Open
+     * MPI 5 under `srun --mpi=pmi2`, say) makes every process a world of its
+     * own: N copies of a one-process run, all after the same output. */
+    if (l->size > 1 && w->size != l->size) {
+        snprintf(err, errlen, "the launcher (%s) started %d processes, but MPI made this one "
+                 "a world of %d: this MPI library does not speak the launcher's process "
+                 "interface; under srun use --mpi=pmix (slurm/polysweep.sbatch: "
+                 "POLYSWEEP_SRUN_MPI), under mpirun the mpirun of the same MPI", l->launcher,
+                 l->size, w->size);
+        return PS_EINVAL;
+    }
 
     /* Rank 0's timeout rules: every worker beats at a sixth of it. */
     double t[2] = {env_timeout(), 0};
@@ -224,6 +235,25 @@ static int layout_single(World *w, int requested)
     return 0;
 }
 
+/* "0-1", "2,5,8-9": the ranks on `host`, for the layout line (who ran what:
+ * the dataset's per-task rank, read with it, names the host). */
+static void ranks_text(const PeerInfo *p, int size, const char *host, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < size && at < len; r++) {
+        if (strcmp(p[r].host, host))
+            continue;
+        int e = r;
+        while (e + 1 < size && !strcmp(p[e + 1].host, host))
+            e++;
+        int n = e > r ? snprintf(buf + at, len - at, "%s%d-%d", at ? "," : "", r, e)
+                      : snprintf(buf + at, len - at, "%s%d", at ? "," : "", r);
+        at += n > 0 ? (size_t)n : 0;
+        r = e;
+    }
+}
+
 /* Rank 0: the layout line and the warnings, from every rank's PeerInfo. */
 static void layout_summary(World *w)
 {
@@ -255,8 +285,11 @@ static void layout_summary(World *w)
         if (!p[r].node_leader)
             continue;
         if (shown < 4 && at < sizeof w->layout) {
-            n = snprintf(w->layout + at, sizeof w->layout - at, "; %s: %d worker%s, %d "
-                         "thread%s, %d core%s", p[r].host,
+            char ranks[64];
+            ranks_text(p, w->size, p[r].host, ranks, sizeof ranks);
+            n = snprintf(w->layout + at, sizeof w->layout - at, "; %s (rank%s %s): %d "
+                         "worker%s, %d thread%s, %d core%s", p[r].host,
+                         strpbrk(ranks, ",-") ? "s" : "", ranks,
                          p[r].node_workers, plural(p[r].node_workers), p[r].node_threads,
                          plural(p[r].node_threads), p[r].node_cores, plural(p[r].node_cores));
             at += n > 0 ? (size_t)n : 0;

@@ -86,6 +86,8 @@ typedef struct DispatchDone {
 typedef struct DispatchSetup {
     StoreCkpt *ck;       /* rank 0's (the local executor uses it) */
     const char *output;  /* absolute output path (MPI workers open their own) */
+    const char *token;   /* rank 0's shared-storage token (store_token_write); the
+                            MPI workers check it before anything else */
     double every;        /* seconds between checkpoints */
     int quiet;
 } DispatchSetup;
@@ -102,8 +104,10 @@ typedef struct Dispatcher {
      * DISPATCH_IDLE (an executor became ready), DISPATCH_TIMEOUT, or a negative
      * PS_E* code with a message. */
     int (*wait)(void *ctx, double timeout, DispatchDone *done, char *err, size_t errlen);
-    /* Tell the executors where checkpoints go (before the first submit).
-     * Returns 0 or a negative PS_E* code. */
+    /* Tell the executors where checkpoints go (before the first submit) and
+     * wait until each confirmed it sees the output (the token). Returns 0;
+     * PS_EMISMATCH when some executor does not see it (the messages are
+     * printed: nothing may run), PS_ELOST, or another negative PS_E* code. */
     int (*setup)(void *ctx, const DispatchSetup *s);
     /* Ask the running tasks to stop: level 1 saves a checkpoint at the next
      * tick, level 2 stops without saving. Each comes back as

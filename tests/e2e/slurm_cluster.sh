@@ -47,47 +47,10 @@ DIR=$2
 CONF=$DIR/slurm.conf
 export SLURM_CONF=$CONF
 
-# --- PID bookkeeping ---------------------------------------------------------
-# A PID counts as "ours and alive" only if it is recorded and /proc/PID/exe is
-# the expected binary (guards against PID reuse).
-pid_alive() {  # name binary
-    local f="$DIR/$1.pid" pid exe
-    [ -s "$f" ] || return 1
-    pid=$(<"$f")
-    [ -d "/proc/$pid" ] || return 1
-    exe=$(readlink -f "/proc/$pid/exe" 2>/dev/null) || return 1
-    [ "$exe" = "$(readlink -f "$2")" ] || return 1
-    grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
-    echo "$pid"
-}
-
-wait_for() {  # description, pid to watch (or ""), command...
-    local what=$1 pid=$2; shift 2
-    local deadline=$((SECONDS + TIMEOUT))
-    until "$@" >/dev/null 2>&1; do
-        [ -z "$pid" ] || [ -d "/proc/$pid" ] || { log "$what exited"; return 1; }
-        [ $SECONDS -lt $deadline ] || { log "timed out after ${TIMEOUT}s waiting for $what"; return 1; }
-        sleep 0.2
-    done
-}
-
-stop_pid() {  # name binary
-    local pid
-    if pid=$(pid_alive "$1" "$2"); then
-        kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 20))
-        while [ -d "/proc/$pid" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; do
-            if [ $SECONDS -ge $deadline ]; then
-                log "$1 (pid $pid) ignored SIGTERM for 20 s, sending SIGKILL"
-                kill -KILL "$pid" 2>/dev/null || true
-                break
-            fi
-            sleep 0.1
-        done
-        log "stopped $1 (pid $pid)"
-    fi
-    rm -f "$DIR/$1.pid"
-}
+# --- PID bookkeeping (pid_alive, wait_for, wait_gone, stop_pid) ---------------
+PID_DIR=$DIR
+# shellcheck source=tests/e2e/daemon_pids.sh
+. "$(dirname "$0")/daemon_pids.sh"
 
 show_log() {  # file
     [ -s "$1" ] && { log "last lines of $1:"; tail -20 "$1" >&2; }

@@ -238,8 +238,9 @@ def test_killed_worker_ends_the_run_and_it_resumes():
 
 def test_silent_worker_is_declared_lost():
     o = out("silent.nc")
+    lost_file = out("silent.lost")
     p = start_mpirun(3, ["run", LONG, "-o", o, "--threads", "1"],
-                     env={"POLYSWEEP_WORKER_TIMEOUT": "2"})
+                     env={"POLYSWEEP_WORKER_TIMEOUT": "2", "POLYSWEEP_LOST_FILE": lost_file})
     frozen = None
     try:
         pids = rank_pids(p.pid, 3)
@@ -268,10 +269,15 @@ def test_silent_worker_is_declared_lost():
             except ProcessLookupError:
                 pass
         kill_group(p)
-    check(p.returncode != 0, "exit 0 with a frozen worker")
+    # exit code 5: a rank was lost, resumable (what a batch script requeues on)
+    check(p.returncode == 5, f"exit {p.returncode} with a frozen worker, expected 5\n{stderr}")
     check(took < 10, f"took {took:.1f} s to give up on a worker silent for 2 s")
-    check(re.search(r"rank 1 \(pid \d+ on .*\) has not been heard from", stderr),
-          f"no message naming rank 1:\n{stderr}")
+    m = re.search(r"rank 1 \(pid \d+ on (\S+)\) has not been heard from", stderr)
+    check(m, f"no message naming rank 1:\n{stderr}")
+    # the lost rank's host, for the batch script's --exclude
+    with open(lost_file) as f:
+        hosts = f.read().split()
+    check(hosts == [m.group(1)], f"POLYSWEEP_LOST_FILE holds {hosts}, expected [{m.group(1)!r}]")
 
 
 def test_progress_lines():
@@ -323,6 +329,13 @@ def test_launchers():
     # srun without an MPI plugin would start independent copies: refused.
     p = run(["run", job, "-o", o], env={"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2"}, check=2)
     check("srun --mpi=pmix" in p.stderr, p.stderr)
+    # A launcher's environment but an MPI that does not speak its process
+    # interface (Open MPI 5 under srun --mpi=pmi2): MPI_Init makes a world of
+    # one, and running on as one of N copies is refused.
+    p = run(["run", job, "-o", o], env={"PMI_RANK": "0", "PMI_SIZE": "2",
+                                        "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    check(p.returncode == 2 and "started 2 processes, but MPI made this one a world of 1" in p.stderr and
+          "--mpi=pmix" in p.stderr and not os.path.exists(o), f"exit {p.returncode}\n{p.stderr}")
     # Without a launcher MPI is never initialised: Open MPI leaves no session
     # directory in TMPDIR (a singleton MPI_Init would).
     tmp = tempdir("mpi-tmpdir")

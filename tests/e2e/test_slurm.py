@@ -27,10 +27,11 @@ import sys
 import tempfile
 import time
 
+from slurm_util import SKIP, Slurm, attrs, clean_env, cpus_allowed, history_done, skip_loudly
 from test_mpi_util import journal_task_count
-from util import POLYSWEEP, SOURCE, assert_same_data, check, cleanup, tempdir, write_job
+from util import POLYSWEEP, SOURCE, assert_same_data, check, cleanup, run_tests, tempdir, write_job
+import slurm_util
 
-SKIP = 77
 CLUSTER = os.path.join(SOURCE, "tests", "e2e", "slurm_cluster.sh")
 SCRIPT = os.path.join(SOURCE, "slurm", "polysweep.sbatch")
 D = tempdir("slurm")
@@ -72,95 +73,20 @@ def out(name):
     return os.path.join(D, name)
 
 
-def clean_env(extra=None):
-    """The test's environment without anything of an enclosing Slurm job or MPI
-    launcher (the test suite may itself run inside one), plus extra."""
-    e = {k: v for k, v in os.environ.items()
-         if not (k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_", "OMPI_", "PMIX_", "PMI_"))
-                 and k != "SLURM_CONF")}
-    e["POLYSWEEP"] = POLYSWEEP
-    if extra:
-        e.update(extra)
-    return e
-
-
-def slurm(args, timeout=30, check_rc=True, env=None):
-    p = subprocess.run(args, cwd=D, env=clean_env(env), capture_output=True, text=True, timeout=timeout)
-    if check_rc and p.returncode != 0:
-        raise AssertionError(f"{' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}")
-    return p
+S = Slurm(D)
+slurm, job_info, wait_job, wait_tasks, log_of = S.run, S.job_info, S.wait_job, S.wait_tasks, S.log_of
 
 
 def submit(name, job, args=(), env=None, time_limit="5"):
     """sbatch the shipped script with 2 tasks of 1 CPU (rank 0 + 1 worker);
     returns the job id."""
-    p = slurm(["sbatch", "--parsable", f"--chdir={D}", f"--job-name={name}", "--ntasks=2",
-               "--cpus-per-task=1", f"--time={time_limit}", SCRIPT, job] + list(args), env=env)
-    return p.stdout.strip().split(";")[0]
-
-
-def job_info(jobid):
-    """scontrol's fields of a job as a dict ({} when Slurm forgot it)."""
-    p = slurm(["scontrol", "show", "job", "-o", jobid], check_rc=False)
-    if p.returncode != 0:
-        return {}
-    return dict(kv.split("=", 1) for kv in p.stdout.split() if "=" in kv)
-
-
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-         "DEADLINE", "PREEMPTED"}
-
-
-def wait_job(jobid, timeout=120):
-    """Poll until the job reaches a final state; returns its fields."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = job_info(jobid)
-        if info.get("JobState") in FINAL:
-            return info
-        time.sleep(0.2)
-    raise AssertionError(f"job {jobid} not finished after {timeout} s: {job_info(jobid)}\n{log_of(jobid)}")
-
-
-def wait_tasks(output, at_least, jobid, timeout=60):
-    """Wait until the journal holds at least `at_least` finished tasks while the job runs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(output + ".state/journal") and journal_task_count(output) >= at_least:
-            return journal_task_count(output)
-        if job_info(jobid).get("JobState") in FINAL:
-            raise AssertionError(f"job {jobid} ended before {at_least} tasks were done\n{log_of(jobid)}")
-        time.sleep(0.1)
-    raise AssertionError(f"job {jobid}: fewer than {at_least} tasks after {timeout} s\n{log_of(jobid)}")
-
-
-def log_path(jobid):
-    name = job_info(jobid).get("JobName", "polysweep")
-    return out(f"slurm-{name}-{jobid}.out")
-
-
-def log_of(jobid):
-    try:
-        with open(log_path(jobid)) as f:
-            return f.read()
-    except OSError as e:
-        return f"(no log: {e})"
-
-
-def attrs(path):
-    import xarray
-    with xarray.open_dataset(path) as ds:
-        return dict(ds.attrs)
+    return S.sbatch([f"--job-name={name}", "--ntasks=2", "--cpus-per-task=1", f"--time={time_limit}"],
+                    SCRIPT, [job] + list(args), env=env)
 
 
 def direct(job, name):
     """The reference: one process, no MPI, same BLAS threads."""
-    o = out(name)
-    # not util.run: it would keep the variables of an enclosing Slurm job
-    p = subprocess.run([POLYSWEEP, "run", job, "-o", o, "--threads", "1", "-q"], cwd=D, env=clean_env(),
-                       capture_output=True, text=True, timeout=300)
-    check(p.returncode == 0, f"direct run of {job}: exit {p.returncode}\n{p.stderr}")
-    return o
+    return slurm_util.direct(job, out(name), D)
 
 
 _long_ref = []
@@ -171,17 +97,6 @@ def long_reference():
     if not _long_ref:
         _long_ref.append(direct(LONG, "long-direct.nc"))
     return _long_ref[0]
-
-
-def history_done(path):
-    """Per history line, the 'K of N tasks already done' count K."""
-    lines = attrs(path)["history"].splitlines()
-    done = []
-    for line in lines:
-        m = re.search(r": (\d+) of (\d+) tasks already done", line)
-        check(m, f"history line without a task count: {line!r}")
-        done.append(int(m.group(1)))
-    return lines, done
 
 
 bound_cores = None   # 1 when the cluster binds tasks to cores (task/affinity)
@@ -226,10 +141,8 @@ def test_job_array_of_shards_merges_to_a_direct_run():
     """sbatch --array=1-3 ... --shard %a/3: each element runs its shard into its
     own output; their merge equals a direct run."""
     outs = [out(f"array.shard{k}.nc") for k in (1, 2, 3)]
-    p = slurm(["sbatch", "--parsable", f"--chdir={D}", "--job-name=array", "--array=1-3",
-               "--ntasks=1", "--cpus-per-task=1", "--time=5", SCRIPT, SMALL, "--shard", "%a/3",
-               "-o", out("array.shard%a.nc")])
-    jobid = p.stdout.strip().split(";")[0]
+    jobid = S.sbatch(["--job-name=array", "--array=1-3", "--ntasks=1", "--cpus-per-task=1",
+                      "--time=5"], SCRIPT, [SMALL, "--shard", "%a/3", "-o", out("array.shard%a.nc")])
     for k in (1, 2, 3):
         info = wait_job(f"{jobid}_{k}")
         check(info["JobState"] == "COMPLETED", f"array element {k}: {info.get('JobState')}\n"
@@ -314,37 +227,9 @@ def test_requeue_cap_then_resume_by_hand():
     assert_same_data(long_reference(), o, "capped and resubmitted vs direct run")
 
 
-def worker_pids(jobid, timeout=20):
-    """{rank: pid} of the job step's polysweep processes, from `scontrol
-    listpids` (PID JOBID STEPID LOCALID GLOBALID), each checked to be the
-    polysweep executable."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        p = slurm(["scontrol", "listpids", jobid], check_rc=False)
-        ranks = {}
-        for line in p.stdout.splitlines()[1:]:
-            f = line.split()
-            if len(f) == 5 and f[2].isdigit() and f[4].isdigit():
-                try:
-                    exe = os.readlink(f"/proc/{f[0]}/exe")
-                except OSError:
-                    continue
-                if os.path.realpath(exe) == os.path.realpath(POLYSWEEP):
-                    ranks[int(f[4])] = int(f[0])
-        if len(ranks) == 2:
-            return ranks
-        time.sleep(0.2)
-    raise AssertionError(f"job {jobid}: polysweep ranks not found in scontrol listpids:\n{p.stdout}")
-
-
-def cpus_allowed(pid):
-    with open(f"/proc/{pid}/status") as f:
-        m = re.search(r"^Cpus_allowed_list:\s*(\S+)", f.read(), re.M)
-    cpus = set()
-    for part in m.group(1).split(","):
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
+def worker_pids(jobid):
+    """{rank: pid} of the job step's two polysweep processes."""
+    return S.step_pids(jobid, 2)
 
 
 def test_killed_worker_fails_the_job_and_resubmitting_resumes():
@@ -390,9 +275,7 @@ def cluster(cmd, cdir, env=None):
 
 def skip(why):
     cleanup(D)
-    bar = "*" * 72
-    print(f"{bar}\nSKIPPED (not passed): the Slurm tests did not run: {why}\n{bar}", flush=True)
-    sys.exit(SKIP)
+    skip_loudly("the Slurm tests", why)
 
 
 def main():
@@ -424,16 +307,7 @@ def main():
         os.environ["SLURM_CONF"] = os.path.join(cdir, "slurm.conf")
         with open(os.environ["SLURM_CONF"]) as f:
             bound_cores = "TaskPlugin=task/affinity" in f.read()
-        for t in tests:
-            if only and t.__name__ not in only:
-                continue
-            t0 = time.monotonic()
-            try:
-                t()
-                print(f"ok   {t.__name__} ({time.monotonic() - t0:.1f} s)", flush=True)
-            except Exception as exc:  # noqa: BLE001 - report every failure
-                failed += 1
-                print(f"FAIL {t.__name__}: {exc}", flush=True)
+        failed = run_tests(tests, only, failed, timed=True)
     finally:
         down = cluster("down", cdir)
         sys.stderr.write(down.stderr)

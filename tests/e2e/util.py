@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 SOURCE = os.environ.get("POLYSWEEP_SOURCE") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("POLYSWEEP_BUILD") or os.path.join(SOURCE, "build")
@@ -75,20 +76,29 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
-def main(tests):
-    """Run test functions; print ok/FAIL per test; exit 1 on any failure."""
-    only = sys.argv[1:]
-    failed = 0
+def run_tests(tests, only=(), failed=0, after=None, timed=False):
+    """Run test functions (all, or those named in `only`), then `after()`
+    each time; print ok/FAIL per test (with the seconds it took when
+    `timed`); returns the number that failed (plus `failed`)."""
     for t in tests:
         if only and t.__name__ not in only:
             continue
+        t0 = time.monotonic()
         try:
             t()
-            print(f"ok   {t.__name__}", flush=True)
+            took = f" ({time.monotonic() - t0:.1f} s)" if timed else ""
+            print(f"ok   {t.__name__}{took}", flush=True)
         except Exception as exc:  # noqa: BLE001 - report every failure
             failed += 1
             print(f"FAIL {t.__name__}: {exc}", flush=True)
-    sys.exit(1 if failed else 0)
+        if after:
+            after()
+    return failed
+
+
+def main(tests):
+    """Run test functions; print ok/FAIL per test; exit 1 on any failure."""
+    sys.exit(1 if run_tests(tests, sys.argv[1:]) else 0)
 
 
 def skip(msg):
